@@ -1,0 +1,1 @@
+"""xueji services: one package per campus department, plus `common` mechanics."""

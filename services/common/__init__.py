@@ -1,0 +1,1 @@
+"""Mechanics shared by every service: envelope, outbox/inbox, DB, caller context, logs."""

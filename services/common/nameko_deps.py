@@ -1,0 +1,91 @@
+"""nameko dependency providers; the only place the shared mechanics meet nameko."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+
+from services.common.caller import CONTEXT_KEY, Caller
+from services.common.db import Database, database_for
+from services.common.logs import bind_correlation_id, clear_correlation_id
+from services.common.relay import OutboxRelay, RelayLoop
+
+
+def service_database(config: dict[str, Any], service: str) -> Database:
+    """The process-wide Database of `service`: URL from nameko config, else env, else SQLite."""
+    url = config.get(f"{service.upper()}_DATABASE_URL")
+    return database_for(service, url or None)
+
+
+class DatabaseProvider(DependencyProvider):
+    """Gives a worker the service's `Database` (engine shared by the process)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.db: Database | None = None
+
+    def setup(self) -> None:
+        self.db = service_database(self.container.config, self.service)
+
+    def get_dependency(self, worker_ctx: Any) -> Database:
+        assert self.db is not None
+        return self.db
+
+
+class CallerProvider(DependencyProvider):
+    """The caller context sent by the gateway (or another service) in context data.
+
+    Binds the correlation id to this worker's log records too.
+    """
+
+    def get_dependency(self, worker_ctx: Any) -> Caller | None:
+        raw = worker_ctx.context_data.get(CONTEXT_KEY)
+        if not raw:
+            return None
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return Caller.from_dict(data)
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        raw = worker_ctx.context_data.get(CONTEXT_KEY)
+        correlation_id = None
+        if raw:
+            try:
+                data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+                correlation_id = data.get("correlation_id")
+            except (ValueError, AttributeError):
+                logging.getLogger(__name__).warning("unreadable caller context")
+        bind_correlation_id(correlation_id or worker_ctx.call_id)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        clear_correlation_id()
+
+
+class OutboxRelayProvider(DependencyProvider):
+    """Runs the service's outbox relay beside its workers (set XUEJI_EMBEDDED_RELAY=0
+    to leave relaying to a separate `python -m services.common.relay` process)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.loop: RelayLoop | None = None
+
+    def start(self) -> None:
+        if os.environ.get("XUEJI_EMBEDDED_RELAY", "1") == "0":
+            return
+        db = service_database(self.container.config, self.service)
+        relay = OutboxRelay(db, self.container.config["AMQP_URI"])
+        self.loop = RelayLoop(relay, poll_interval=float(os.environ.get("XUEJI_RELAY_POLL", "0.5")))
+        self.container.spawn_managed_thread(self.loop.run, identifier="outbox-relay")
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx: Any) -> RelayLoop | None:
+        return self.loop

@@ -1,0 +1,69 @@
+"""Recording events in the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.common.envelope import Envelope
+from services.common.models import OutboxMessage
+
+
+def exchange_for(source: str) -> str:
+    """Events of a source go to its topic exchange, as nameko names them."""
+    return f"{source}.events"
+
+
+def record_event(session: Session, envelope: Envelope) -> None:
+    """Add an (already validated) envelope to the outbox of this transaction."""
+    session.add(
+        OutboxMessage(
+            event_id=str(envelope.event_id),
+            event_type=envelope.type,
+            exchange=exchange_for(envelope.source),
+            body=json.dumps(envelope.to_wire(), ensure_ascii=False),
+            created_at=datetime.now(UTC),
+        )
+    )
+    session.info["outbox_written"] = True
+
+
+def unpublished_count(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+    ) or 0
+
+
+# Relays in this process that want to hear, right after a commit, that there is work.
+_listeners: list[Callable[[], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def on_outbox_commit(callback: Callable[[], None]) -> Callable[[], None]:
+    with _listeners_lock:
+        _listeners.append(callback)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if callback in _listeners:
+                _listeners.remove(callback)
+
+    return remove
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _notify_relays(session: Session) -> None:
+    if session.info.pop("outbox_written", False):
+        for callback in list(_listeners):
+            callback()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop("outbox_written", None)

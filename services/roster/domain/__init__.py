@@ -1,0 +1,1 @@
+"""Roster rules in plain Python: statuses, student records, the clearance contract."""

@@ -1,0 +1,107 @@
+"""The student record's identity fields: student numbers (R6) and ID numbers (R13)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from stdnum import exceptions as stdnum_exceptions
+from stdnum.cn import ric
+
+STUDENT_NUMBER = re.compile(r"^\d{4}\d{2}\d{2}\d{2}\d{2}$")
+
+
+class RecordError(ValueError):
+    """A field value the register refuses; `field` names it for forms and spreadsheets."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NewStudent:
+    student_number: str
+    name: str
+    gender: str
+    national_id: str | None
+    birth_date: date | None
+    college_code: str
+    class_code: str
+
+
+def check_student_number(number: str, college_code: str, class_code: str) -> None:
+    """R6: entry year (4) + college (2) + major (2) + class (2) + seat (2)."""
+    if not STUDENT_NUMBER.match(number):
+        raise RecordError("student_number", "学号应为12位数字：入学年份4位+学院2位+专业2位+班级2位+序号2位")
+    if number[4:6] != college_code:
+        raise RecordError("student_number", f"学号中的学院代码 {number[4:6]} 与所在学院 {college_code} 不一致")
+    if not number.startswith(class_code):
+        raise RecordError("student_number", f"学号 {number} 与班级 {class_code} 不一致")
+
+
+def check_national_id(national_id: str, gender: str, birth_date: date | None) -> list[str]:
+    """R13: check digit, birth date and gender digit must agree with the record.
+
+    Returns warnings; raises RecordError for errors. python-stdnum's birthplace check
+    rejects some real numbers (newer or older division codes, residence permits
+    81/82/83) and may raise KeyError, so a birthplace failure is only a warning.
+    """
+    value = national_id.strip().upper()
+    if not re.fullmatch(r"\d{17}[\dX]", value):
+        raise RecordError("national_id", "身份证件号应为18位，最后一位可为数字或X")
+    if ric.calc_check_digit(value) != value[17]:  # takes the full number
+        raise RecordError("national_id", "身份证件号校验位不正确")
+    try:
+        born = ric.get_birth_date(value)
+    except (stdnum_exceptions.ValidationError, ValueError):
+        raise RecordError("national_id", "身份证件号中的出生日期无效") from None
+    if born > date.today():
+        raise RecordError("national_id", "身份证件号中的出生日期晚于今天")
+    if birth_date is not None and born != birth_date:
+        raise RecordError("national_id", "身份证件号中的出生日期与出生日期字段不一致")
+    id_gender = "1" if int(value[16]) % 2 == 1 else "2"
+    if id_gender != gender:
+        raise RecordError("national_id", "身份证件号中的性别位与性别字段不一致")
+    warnings = []
+    try:
+        ric.validate(value)
+    except (stdnum_exceptions.ValidationError, KeyError):
+        warnings.append("身份证件号的出生地代码未能核对（可能为新旧行政区划或港澳台居住证），请人工确认")
+    return warnings
+
+
+def mask_national_id(national_id: str | None) -> str | None:
+    """Keep the first 6 and last 4 characters: enough to tell records apart."""
+    if not national_id:
+        return national_id
+    return national_id[:6] + "*" * (len(national_id) - 10) + national_id[-4:]
+
+
+def parse_new_student(data: dict[str, object]) -> NewStudent:
+    def text(field: str, label: str, required: bool = True) -> str:
+        value = str(data.get(field) or "").strip()
+        if required and not value:
+            raise RecordError(field, f"{label}不能为空")
+        return value
+
+    number = text("student_number", "学号")
+    name = text("name", "姓名")
+    gender = text("gender", "性别")
+    if gender not in ("1", "2"):
+        raise RecordError("gender", "性别代码应为1（男）或2（女）")
+    college = text("college_code", "学院代码")
+    klass = text("class_code", "班级代码")
+    raw_birth = text("birth_date", "出生日期", required=False)
+    try:
+        birth = date.fromisoformat(raw_birth) if raw_birth else None
+    except ValueError:
+        raise RecordError("birth_date", "出生日期格式应为 yyyy-MM-dd") from None
+    national_id = text("national_id", "身份证件号", required=False).upper() or None
+    check_student_number(number, college, klass)
+    if national_id:
+        check_national_id(national_id, gender, birth)
+        birth = birth or ric.get_birth_date(national_id)
+    return NewStudent(number, name, gender, national_id, birth, college, klass)

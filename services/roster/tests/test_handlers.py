@@ -1,0 +1,211 @@
+"""Roster use cases against a real database (SQLite and PostgreSQL), migrated by alembic."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from services.common.caller import Caller, Scope, system_caller
+from services.common.db import Database
+from services.common.errors import Forbidden, Invalid, NotFound
+from services.common.models import AuditEntry, OutboxMessage
+from services.roster import clearance, handlers
+from services.roster.adapters.orm import ClearanceEvent, Student
+from services.roster.tests.factories import clearance_completed, clearance_revoked, student
+
+SYSTEM = system_caller("test")
+REGISTRAR = Caller("1000001", "1000001", "student_affairs", Scope("institution"))
+COUNSELOR = Caller("1000004", "1000004", "counselor", Scope("classes", ("2023010101",)))
+
+
+@pytest.fixture
+def db(migrated_db: Any) -> Database:
+    database = migrated_db("roster")
+    handlers.upsert_org_units(database, SYSTEM, [
+        {"code": "01", "name": "计算机学院", "kind": "college"},
+        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
+        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
+    ])
+    handlers.register_students(database, SYSTEM, [student(i) for i in range(1, 6)] + [
+        student(1, klass="2023010102", gender="2")])
+    return database
+
+
+def events(db: Database, event_type: str) -> list[dict[str, Any]]:
+    with db.reading() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.event_type == event_type)
+                         .order_by(OutboxMessage.id)).all()
+        return [json.loads(r.body) for r in rows]
+
+
+def status_of(db: Database, number: str) -> str:
+    with db.reading() as s:
+        row = s.get(Student, number)
+        assert row is not None
+        return row.status
+
+
+def problem_states(db: Database) -> dict[str | None, str]:
+    with db.reading() as s:
+        return {r.event_id: r.state for r in s.scalars(select(ClearanceEvent))}
+
+
+def test_registration_publishes_one_event_per_new_student(db: Database) -> None:
+    registered = events(db, "student.registered")
+    assert len(registered) == 6
+    assert registered[0]["payload"]["student_number"] == "202301010101"
+    assert registered[0]["payload"]["left"] is False
+    again = handlers.register_students(db, SYSTEM, [student(1)])
+    assert again == {"registered": 0, "existing": 1}
+    assert len(events(db, "student.registered")) == 6
+
+
+def test_registration_is_all_or_nothing(db: Database) -> None:
+    bad = {**student(9), "national_id": "110101200503140031"}
+    with pytest.raises(Invalid, match="第2行 national_id"):
+        handlers.register_students(db, SYSTEM, [student(8), bad])
+    with pytest.raises(NotFound):
+        handlers.get_student(db, SYSTEM, "202301010108")
+
+
+def test_only_registrars_register(db: Database) -> None:
+    with pytest.raises(Forbidden):
+        handlers.register_students(db, COUNSELOR, [student(8)])
+
+
+def test_search_is_limited_to_the_callers_scope(db: Database) -> None:
+    assert handlers.search_students(db, REGISTRAR, "", 1, 20)["total"] == 6
+    mine = handlers.search_students(db, COUNSELOR, "", 1, 20)
+    assert mine["total"] == 5
+    assert {i["class_code"] for i in mine["items"]} == {"2023010101"}
+    page = handlers.search_students(db, REGISTRAR, "2023010101", 2, 2)
+    assert [i["student_number"] for i in page["items"]] == ["202301010103", "202301010104"]
+    assert handlers.search_students(db, REGISTRAR, "学生05", 1, 20)["total"] == 1
+    with pytest.raises(Invalid):
+        handlers.search_students(db, REGISTRAR, "", 0, 20)
+
+
+def test_scope_and_id_masking_on_a_single_record(db: Database) -> None:
+    full = handlers.get_student(db, REGISTRAR, "202301010101")
+    masked = handlers.get_student(db, COUNSELOR, "202301010101")
+    assert "*" not in full["national_id"] and "*" in masked["national_id"]
+    assert masked["class_name"] == "计科2301" and masked["status_label"] == "在读"
+    with pytest.raises(Forbidden):
+        handlers.get_student(db, COUNSELOR, "202301010201")
+    me = Caller("202301010102", "202301010102", "student", Scope("self", ("202301010102",)))
+    assert "*" not in handlers.get_student(db, me, "202301010102")["national_id"]
+    with pytest.raises(Forbidden):
+        handlers.get_student(db, me, "202301010101")
+
+
+def test_clearance_completed_graduates_once(db: Database) -> None:
+    eid = str(uuid.uuid4())
+    body = clearance_completed("202301010101", eid)
+    assert clearance.receive(db, "clearance.completed", body) == "applied"
+    assert clearance.receive(db, "clearance.completed", body) == "duplicate"
+    assert status_of(db, "202301010101") == "graduated"
+    changed = events(db, "student.status_changed")
+    assert len(changed) == 1
+    payload = changed[0]["payload"]
+    assert (payload["old_status"], payload["new_status"], payload["left"]) == ("enrolled", "graduated", True)
+    assert changed[0]["actor"] == {"kind": "external", "id": "clearance", "name": "离校系统"}
+    history = handlers.status_history(db, REGISTRAR, "202301010101")
+    assert history[0]["evidence"] == f"clearance_event:{eid}"
+
+
+@pytest.mark.parametrize("outcome,status", [("completed", "completed"), ("attendance", "attendance")])
+def test_clearance_outcomes(db: Database, outcome: str, status: str) -> None:
+    clearance.receive(db, "clearance.completed",
+                      clearance_completed("202301010102", str(uuid.uuid4()), outcome=outcome))
+    assert status_of(db, "202301010102") == status
+
+
+def test_unknown_student_is_listed_and_reprocessable(db: Database) -> None:
+    eid = str(uuid.uuid4())
+    assert clearance.receive(db, "clearance.completed", clearance_completed("202301010109", eid)) == "unmatched"
+    other = clearance.receive(db, "clearance.completed", clearance_completed("202301010103", str(uuid.uuid4())))
+    assert other == "applied"  # one unmatched event blocks nothing
+    problems = clearance.list_problems(db, REGISTRAR)
+    assert [p["event_id"] for p in problems] == [eid]
+    assert "不存在" in problems[0]["problem"]
+    still = clearance.reprocess(db, REGISTRAR, problems[0]["id"])
+    assert still["state"] == "unmatched" and still["attempts"] == 2
+    handlers.register_students(db, SYSTEM, [student(9)])
+    done = clearance.reprocess(db, REGISTRAR, problems[0]["id"])
+    assert done["state"] == "applied"
+    assert status_of(db, "202301010109") == "graduated"
+    assert clearance.list_problems(db, REGISTRAR) == []
+    with pytest.raises(Invalid):
+        clearance.reprocess(db, REGISTRAR, problems[0]["id"])
+    with pytest.raises(Forbidden):
+        clearance.list_problems(db, COUNSELOR)
+    with db.reading() as s:
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "clearance.reprocess")) is not None
+
+
+def test_invalid_body_is_listed_not_dropped(db: Database) -> None:
+    body = clearance_completed("202301010101", str(uuid.uuid4()))
+    body["outcome"] = "expelled"
+    assert clearance.receive(db, "clearance.completed", body) == "invalid"
+    assert clearance.receive(db, "clearance.completed", {"garbage": True}) == "invalid"
+    assert status_of(db, "202301010101") == "enrolled"
+    assert len(clearance.list_problems(db, REGISTRAR)) == 2
+    problem = clearance.list_problems(db, REGISTRAR)[0]
+    closed = clearance.dismiss(db, REGISTRAR, problem["id"], "离校系统已重发正确事件")
+    assert closed["state"] == "resolved"
+
+
+def test_mismatched_id_number_is_a_conflict(db: Database) -> None:
+    body = clearance_completed("202301010101", str(uuid.uuid4()), national_id_number="110101200501010019")
+    assert clearance.receive(db, "clearance.completed", body) == "conflict"
+    assert status_of(db, "202301010101") == "enrolled"
+
+
+def test_revocation_restores_the_previous_status(db: Database) -> None:
+    done, undo = str(uuid.uuid4()), str(uuid.uuid4())
+    clearance.receive(db, "clearance.completed", clearance_completed("202301010101", done))
+    assert clearance.receive(db, "clearance.revoked", clearance_revoked("202301010101", undo, done)) == "applied"
+    assert status_of(db, "202301010101") == "enrolled"
+    changed = events(db, "student.status_changed")
+    assert len(changed) == 2
+    assert changed[1]["payload"]["left"] is False
+    assert changed[1]["payload"]["revokes_change_id"] == changed[0]["payload"]["change_id"]
+    assert problem_states(db)[done] == "revoked"
+    # the revocation itself is idempotent
+    assert clearance.receive(db, "clearance.revoked", clearance_revoked("202301010101", undo, done)) == "duplicate"
+
+
+def test_revocation_after_another_change_needs_a_person(db: Database) -> None:
+    first, second, undo = (str(uuid.uuid4()) for _ in range(3))
+    clearance.receive(db, "clearance.completed", clearance_completed("202301010101", first))
+    # a later, different clearance changes nothing (already graduated) ...
+    assert clearance.receive(db, "clearance.completed", clearance_completed("202301010101", second)) == "no_change"
+    # ... but a revocation is refused when the student's status moved on since
+    with db.transaction() as s:
+        row = s.get(Student, "202301010101")
+        assert row is not None
+        handlers.change_status(s, row, "withdrawn", reason="test", effective_at=row.updated_at,
+                               actor=handlers.actor_of(SYSTEM), evidence=None, correlation_id=None)
+    assert clearance.receive(db, "clearance.revoked", clearance_revoked("202301010101", undo, first)) == "conflict"
+    assert status_of(db, "202301010101") == "withdrawn"
+
+
+def test_revocation_of_an_event_never_applied_is_listed_and_blocks_late_arrival(db: Database) -> None:
+    late, undo = str(uuid.uuid4()), str(uuid.uuid4())
+    assert clearance.receive(db, "clearance.revoked", clearance_revoked("202301010104", undo, late)) == "unmatched"
+    assert [p["event_id"] for p in clearance.list_problems(db, REGISTRAR)] == [undo]
+    assert clearance.receive(db, "clearance.completed", clearance_completed("202301010104", late)) == "withdrawn"
+    assert status_of(db, "202301010104") == "enrolled"
+    assert clearance.list_problems(db, REGISTRAR) == []
+
+
+def test_revoking_an_unmatched_event_withdraws_it(db: Database) -> None:
+    lost, undo = str(uuid.uuid4()), str(uuid.uuid4())
+    clearance.receive(db, "clearance.completed", clearance_completed("202301010199", lost))
+    clearance.receive(db, "clearance.revoked", clearance_revoked("202301010199", undo, lost))
+    states = problem_states(db)
+    assert states[lost] == "withdrawn" and states[undo] == "unmatched"

@@ -51,7 +51,9 @@ def _make_psycopg2_cooperative() -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        # How long a writer waits for another process's lock before failing (and retrying).
+        timeout = float(os.environ.get("XUEJI_SQLITE_TIMEOUT", "30"))
+        engine = create_engine(url, connect_args={"timeout": timeout, "isolation_level": None})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

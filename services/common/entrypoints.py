@@ -87,7 +87,9 @@ class ReliableEventHandler(EventHandler):
                 log.error("dead-lettered after %s attempt(s): %s", attempts, error,
                           extra={"fields": {"queue": self.queue.name}})
             else:
-                time.sleep(min(0.1 * 2 ** (attempts - 1), 2.0))  # green sleep under eventlet
+                # Green sleep under eventlet: 0.5, 1, 2, 4 s — long enough for an event that
+                # overtook the one it depends on (another queue) to find it applied.
+                time.sleep(min(0.5 * 2 ** (attempts - 1), 8.0))
                 headers[ATTEMPTS_HEADER] = attempts + 1
                 self._publish_copy(message, self.queue.name, headers, [])
                 log.warning("handler failed (attempt %s of %s), retrying: %s",

@@ -1,0 +1,1 @@
+"""Aid rules in plain Python: who counts as enrolled, when instalments stop."""

@@ -1,0 +1,129 @@
+"""Aid use cases: the enrolled register (read copy of roster) and reading it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from services.aid.adapters.orm import Student
+from services.aid.domain import registers
+from services.common.audit import audit
+from services.common.caller import (
+    AID_AUDITOR,
+    AID_OPERATOR,
+    COUNSELOR,
+    DEPUTY_SECRETARY,
+    STUDENT_AFFAIRS,
+    SYSTEM,
+    Caller,
+    system_caller,
+)
+from services.common.db import Database
+from services.common.envelope import Envelope
+from services.common.errors import Forbidden, Invalid, NotFound
+from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
+from services.common.inbox import first_delivery
+from services.common.outbox import unpublished_count
+
+SERVICE = "aid"
+# Aid data is sensitive (A5): the aid centre and student affairs see every student;
+# counselors and deputy secretaries only those in their scope; nobody else.
+WHOLE_REGISTER = (AID_OPERATOR, AID_AUDITOR, STUDENT_AFFAIRS)
+SCOPED = (COUNSELOR, DEPUTY_SECRETARY)
+
+
+def health(db: Database) -> dict[str, Any]:
+    with db.reading() as s:
+        known = s.scalar(select(func.count()).select_from(Student)) or 0
+        backlog = unpublished_count(s)
+    return {"service": SERVICE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
+            "students_known": known}
+
+
+def student_view(row: Student) -> dict[str, Any]:
+    return {
+        "student_number": row.student_number,
+        "name": row.name,
+        "gender": row.gender,
+        "college_code": row.college_code,
+        "class_code": row.class_code,
+        "status": row.status,
+        "left": row.left,
+        "enrolled": registers.is_enrolled(row.status, row.left),
+        "stop_instalments": row.stop_instalments,
+        "last_change_id": row.last_change_id,
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def enrolled_student(db: Database, caller: Caller, student_number: str) -> dict[str, Any]:
+    """One student of the enrolled register; the view itself is audited (A5)."""
+    caller.require_role(*WHOLE_REGISTER, *SCOPED)
+    if not isinstance(student_number, str) or not re.fullmatch(STUDENT_NUMBER, student_number):
+        raise Invalid("学号格式不正确")
+    with db.transaction() as s:
+        row = s.get(Student, student_number)
+        if row is None:
+            # Scoped staff must not learn which numbers exist outside their scope.
+            if caller.role in (*WHOLE_REGISTER, SYSTEM):
+                raise NotFound(f"在校生库中没有学号 {student_number}")
+            raise Forbidden(f"学生 {student_number} 不在您的数据权限范围内")
+        caller.require_student(row.student_number, row.college_code, row.class_code)
+        audit(s, caller, "enrolled.view", row.student_number)
+        return student_view(row)
+
+
+def on_student_registered(db: Database, envelope: Envelope) -> None:
+    payload = StudentRegistered.model_validate(envelope.payload)
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "aid.on_student_registered"):
+            return
+        row = s.get(Student, payload.student_number)
+        if row is None:
+            row = Student(student_number=payload.student_number, last_change_id=None,
+                          stop_instalments=False)
+            s.add(row)
+        row.name = payload.name
+        row.gender = payload.gender
+        row.college_code = payload.college_code
+        row.class_code = payload.class_code
+        # A status change already applied is newer than the snapshot in this event.
+        if row.last_change_id is None:
+            row.status = payload.status
+            row.left = payload.left
+            # Registered as already gone (e.g. a late import of a graduate): nothing to pay.
+            if payload.left:
+                row.stop_instalments = True
+        row.updated_at = now
+
+
+def on_student_status_changed(db: Database, envelope: Envelope) -> None:
+    payload = StudentStatusChanged.model_validate(envelope.payload)
+    change = registers.StatusChange(change_id=payload.change_id, new_status=payload.new_status,
+                                    left=payload.left, revokes_change_id=payload.revokes_change_id)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "aid.on_student_status_changed"):
+            return
+        row = s.get(Student, payload.student_number)
+        if row is None:
+            # Its student.registered is still on its way (another queue): fail, so the
+            # event is retried and, failing that, kept in the dead-letter queue.
+            raise NotFound(f"在校生库中还没有学号 {payload.student_number}，稍后重试")
+        if not registers.is_newer_change(row.last_change_id, change.change_id):
+            return
+        stopped_before = row.stop_instalments
+        row.status = change.new_status
+        row.left = change.left
+        row.last_change_id = change.change_id
+        row.stop_instalments = registers.stop_instalments_after(change, stopped_before)
+        row.updated_at = datetime.now(UTC)
+        if row.stop_instalments != stopped_before:
+            audit(s, system_caller(SERVICE, envelope.correlation_id),
+                  "instalments.stop" if row.stop_instalments else "instalments.resume",
+                  row.student_number, {"stop_instalments": stopped_before},
+                  {"stop_instalments": row.stop_instalments, "status": row.status,
+                   "change_id": change.change_id, "event_id": str(envelope.event_id)})

@@ -1,0 +1,13 @@
+"""How a housing rule says no, without knowing about RPC error types."""
+
+from __future__ import annotations
+
+
+class Refusal(Exception):
+    """A rule refused a request. `conflict` means the current state stands in the way
+    (an occupied bed); otherwise the request itself is not acceptable."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.conflict = conflict

@@ -1,0 +1,337 @@
+"""Housing use cases: the bed inventory, assignment, reading who sleeps where, and
+releasing beds when roster says a student has left (H5)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common.audit import audit
+from services.common.caller import HOUSING_CENTRE, STUDENT_AFFAIRS, SYSTEM, Caller, system_caller
+from services.common.db import Database
+from services.common.envelope import Actor, Envelope, new_event
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound, XuejiError
+from services.common.events import STUDENT_NUMBER, BedReleased, StudentRegistered, StudentStatusChanged
+from services.common.inbox import first_delivery
+from services.common.outbox import record_event, unpublished_count
+from services.housing.adapters.locks import lock_student
+from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
+from services.housing.domain.assignment import BedState, Resident, check_assignment
+from services.housing.domain.inventory import (
+    BedSpec,
+    KnownBed,
+    KnownBuilding,
+    KnownRoom,
+    parse_bed_spec,
+    plan_new_beds,
+)
+from services.housing.domain.leaving import (
+    StatusNews,
+    is_newer_change,
+    release_date,
+    release_reason,
+    releases_bed,
+)
+from services.housing.domain.refusal import Refusal
+
+log = logging.getLogger(__name__)
+
+SERVICE = "housing"
+ACTOR = Actor(kind="system", id=SERVICE)
+# Roles that see every student's housing; others only students their scope covers (H4).
+WHOLE_VIEW = (HOUSING_CENTRE, STUDENT_AFFAIRS, SYSTEM)
+MAX_BATCH = 5000
+
+
+def _error(refusal: Refusal) -> XuejiError:
+    return Conflict(refusal.message) if refusal.conflict else Invalid(refusal.message)
+
+
+def _check_number(student_number: Any) -> str:
+    if not isinstance(student_number, str) or not re.fullmatch(STUDENT_NUMBER, student_number):
+        raise Invalid("学号格式不正确")
+    return student_number
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+
+
+# --- views -----------------------------------------------------------------------------
+def bed_view(bed: Bed) -> dict[str, Any]:
+    return {
+        "label": bed.label,
+        "building_code": bed.room.building_code,
+        "building_name": bed.room.building.name,
+        "room_no": bed.room.room_no,
+        "bed_no": bed.bed_no,
+        "since": _iso(bed.occupied_since),
+    }
+
+
+def occupancy_view(student_number: str, bed: Bed | None) -> dict[str, Any]:
+    return {"student_number": student_number, "bed": bed_view(bed) if bed is not None else None}
+
+
+def stay_view(stay: Occupancy) -> dict[str, Any]:
+    bed = stay.bed
+    return {
+        "student_number": stay.student_number,
+        "bed_label": bed.label,
+        "building_code": bed.room.building_code,
+        "building_name": bed.room.building.name,
+        "room_no": bed.room.room_no,
+        "bed_no": bed.bed_no,
+        "started_at": _iso(stay.started_at),
+        "ended_at": _iso(stay.ended_at),
+        "end_reason": stay.end_reason,
+    }
+
+
+# --- access ----------------------------------------------------------------------------
+def _visible_student(s: Session, caller: Caller, student_number: str) -> Student:
+    """The student, if the caller may see their housing (H4, I6)."""
+    student = s.get(Student, student_number)
+    if student is None:
+        # Scoped staff must not learn which numbers exist outside their scope.
+        own = caller.scope.kind == "self" and student_number in caller.scope.ids
+        if caller.role in WHOLE_VIEW or caller.scope.kind == "institution" or own:
+            raise NotFound("学生不存在")
+        raise Forbidden(f"学生 {student_number} 不在您的数据权限范围内")
+    if caller.role not in WHOLE_VIEW:
+        caller.require_student(student.student_number, student.college_code, student.class_code)
+    return student
+
+
+# --- RPC use cases ---------------------------------------------------------------------
+def health(db: Database) -> dict[str, Any]:
+    with db.reading() as s:
+        beds = s.scalar(select(func.count()).select_from(Bed)) or 0
+        occupied = s.scalar(select(func.count()).select_from(Bed).where(Bed.occupant.is_not(None))) or 0
+        known = s.scalar(select(func.count()).select_from(Student)) or 0
+        backlog = unpublished_count(s)
+    return {"service": SERVICE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
+            "beds": beds, "occupied": occupied, "students_known": known}
+
+
+def _inventory(s: Session, specs: list[BedSpec]) -> tuple[
+        dict[str, Building], dict[tuple[str, str], Room], dict[int, int], dict[str, KnownBed]]:
+    codes = {spec.building_code for spec in specs}
+    buildings = {b.code: b for b in s.scalars(select(Building).where(Building.code.in_(codes)))}
+    rooms = {(r.building_code, r.room_no): r
+             for r in s.scalars(select(Room).where(Room.building_code.in_(codes)))}
+    counts = {room_id: n for room_id, n in s.execute(
+        select(Bed.room_id, func.count()).join(Room, Room.id == Bed.room_id)
+        .where(Room.building_code.in_(codes)).group_by(Bed.room_id))}
+    beds = {b.label: KnownBed(b.room.building_code, b.room.room_no, b.bed_no)
+            for b in s.scalars(select(Bed).where(Bed.label.in_({spec.label for spec in specs})))}
+    return buildings, rooms, counts, beds
+
+
+def create_beds(db: Database, caller: Caller, beds: Any) -> dict[str, Any]:
+    """Add beds (and their buildings and rooms) to the inventory; beds already there are
+    skipped, so the same list can be sent again. All or nothing."""
+    caller.require_role(HOUSING_CENTRE)
+    if not isinstance(beds, list) or not beds:
+        raise Invalid("请提供床位列表")
+    if len(beds) > MAX_BATCH:
+        raise Invalid(f"每次最多登记 {MAX_BATCH} 张床位")
+    try:
+        specs = [parse_bed_spec(raw, row) for row, raw in enumerate(beds, start=1)]
+    except Refusal as refusal:
+        raise _error(refusal) from None
+    with db.transaction() as s:
+        buildings, rooms, counts, known_beds = _inventory(s, specs)
+        try:
+            plan = plan_new_beds(
+                specs,
+                {code: KnownBuilding(b.name, b.gender_policy) for code, b in buildings.items()},
+                {key: KnownRoom(r.capacity, counts.get(r.id, 0)) for key, r in rooms.items()},
+                known_beds,
+            )
+        except Refusal as refusal:
+            raise _error(refusal) from None
+        for spec in plan:
+            if spec.building_code not in buildings:
+                building = buildings[spec.building_code] = Building(
+                    code=spec.building_code, name=spec.building_name, gender_policy=spec.gender_policy)
+                s.add(building)
+                audit(s, caller, "building.create", spec.building_code, None,
+                      {"name": spec.building_name, "gender_policy": spec.gender_policy})
+            if spec.room_key not in rooms:
+                room = rooms[spec.room_key] = Room(
+                    building=buildings[spec.building_code], room_no=spec.room_no, capacity=spec.capacity)
+                s.add(room)
+                audit(s, caller, "room.create", f"{spec.building_code}-{spec.room_no}", None,
+                      {"capacity": spec.capacity})
+            s.add(Bed(room=rooms[spec.room_key], bed_no=spec.bed_no, label=spec.label))
+            audit(s, caller, "bed.create", spec.label, None,
+                  {"building_code": spec.building_code, "room_no": spec.room_no, "bed_no": spec.bed_no})
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict("床位正在被同时登记，请稍后重试") from None
+    return {"created": len(plan)}
+
+
+def assign_bed(db: Database, caller: Caller, student_number: Any, bed_label: Any) -> dict[str, Any]:
+    """Put a student in a bed (a repeated request for the same bed changes nothing)."""
+    caller.require_role(HOUSING_CENTRE)
+    number = _check_number(student_number)
+    if not isinstance(bed_label, str) or not bed_label.strip():
+        raise Invalid("请提供床位编号")
+    label = bed_label.strip()
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        lock_student(s, number)
+        student = s.get(Student, number)
+        if student is None:
+            raise NotFound("学生不存在")
+        bed = s.scalar(select(Bed).where(Bed.label == label).with_for_update(of=Bed))
+        if bed is None:
+            raise NotFound(f"床位 {label} 不存在")
+        current = s.scalar(select(Bed.label).where(Bed.occupant == number))
+        try:
+            needed = check_assignment(
+                Resident(student.student_number, student.gender, student.left),
+                BedState(bed.label, bed.room.building.gender_policy, bed.occupant),
+                current,
+            )
+        except Refusal as refusal:
+            raise _error(refusal) from None
+        if needed:
+            bed.occupant = number
+            bed.occupied_since = now
+            s.add(Occupancy(bed_id=bed.id, student_number=number, started_at=now))
+            audit(s, caller, "bed.assign", number, {"bed": None}, {"bed": bed.label, "since": _iso(now)})
+            try:
+                s.flush()
+            except IntegrityError:
+                raise Conflict(f"床位 {label} 正在被同时分配，请稍后重试") from None
+        return occupancy_view(number, bed)
+
+
+def occupancy(db: Database, caller: Caller, student_number: Any) -> dict[str, Any]:
+    number = _check_number(student_number)
+    with db.reading() as s:
+        _visible_student(s, caller, number)
+        bed = s.scalar(select(Bed).where(Bed.occupant == number))
+        return occupancy_view(number, bed)
+
+
+def bed_history(db: Database, caller: Caller, student_number: Any) -> list[dict[str, Any]]:
+    number = _check_number(student_number)
+    with db.reading() as s:
+        _visible_student(s, caller, number)
+        stays = s.scalars(select(Occupancy).where(Occupancy.student_number == number)
+                          .order_by(Occupancy.started_at, Occupancy.id))
+        return [stay_view(stay) for stay in stays]
+
+
+def holders_who_left(db: Database, caller: Caller) -> list[dict[str, Any]]:
+    """H5 report: students roster says have left who still hold a bed."""
+    caller.require_role(HOUSING_CENTRE, STUDENT_AFFAIRS)
+    with db.reading() as s:
+        rows = s.execute(select(Student, Bed).join(Bed, Bed.occupant == Student.student_number)
+                         .where(Student.left.is_(True)).order_by(Student.student_number))
+        return [{"student_number": student.student_number, "name": student.name,
+                 "college_code": student.college_code, "class_code": student.class_code,
+                 "status": student.status, "bed": bed_view(bed)} for student, bed in rows]
+
+
+# --- roster events ---------------------------------------------------------------------
+def on_student_registered(db: Database, envelope: Envelope) -> None:
+    payload = StudentRegistered.model_validate(envelope.payload)
+    number = payload.student_number
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "housing.on_student_registered"):
+            return
+        lock_student(s, number)
+        row = s.get(Student, number)
+        if row is None:
+            row = Student(student_number=number, last_change_id=None, updated_at=now)
+            s.add(row)
+        row.name = payload.name
+        row.gender = payload.gender
+        row.college_code = payload.college_code
+        row.class_code = payload.class_code
+        # A status change already applied is newer than the snapshot in this event.
+        if row.last_change_id is None:
+            row.status = payload.status
+            row.left = payload.left
+        early = s.get(EarlyStatusChange, number)
+        if early is not None:
+            if is_newer_change(row.last_change_id, early.change_id):
+                row.status, row.left, row.last_change_id = early.new_status, early.left, early.change_id
+            s.delete(early)
+        row.updated_at = now
+
+
+def _park_early_change(s: Session, number: str, news: StatusNews, now: datetime) -> None:
+    early = s.get(EarlyStatusChange, number)
+    if early is None:
+        s.add(EarlyStatusChange(student_number=number, change_id=news.change_id,
+                                new_status=news.new_status, left=news.left, received_at=now))
+    elif is_newer_change(early.change_id, news.change_id):
+        early.change_id, early.new_status, early.left = news.change_id, news.new_status, news.left
+        early.received_at = now
+
+
+def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, envelope: Envelope) -> None:
+    """End the student's stay, free the bed and tell roster, in the caller's transaction."""
+    stay = s.scalar(select(Occupancy).where(Occupancy.bed_id == bed.id, Occupancy.student_number == number,
+                                            Occupancy.ended_at.is_(None)))
+    if stay is None:
+        log.error("bed %s held by %s has no open stay; freeing it anyway", bed.label, number)
+    else:
+        stay.ended_at = now
+        stay.end_reason = reason
+    before = {"bed": bed.label, "since": _iso(bed.occupied_since)}
+    bed.occupant = None
+    bed.occupied_since = None
+    record_event(s, new_event(
+        "housing.bed_released",
+        BedReleased(student_number=number, bed_label=bed.label, released_on=release_date(now), reason=reason),
+        source=SERVICE, actor=ACTOR, correlation_id=envelope.correlation_id,
+    ))
+    audit(s, system_caller(SERVICE, envelope.correlation_id), "bed.release", number, before,
+          {"bed": None, "reason": reason, "event_id": str(envelope.event_id)})
+
+
+def on_student_status_changed(db: Database, envelope: Envelope) -> None:
+    payload = StudentStatusChanged.model_validate(envelope.payload)
+    number = payload.student_number
+    news = StatusNews(change_id=payload.change_id, new_status=payload.new_status, left=payload.left)
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "housing.on_student_status_changed"):
+            return
+        lock_student(s, number)
+        student = s.get(Student, number)
+        if student is None:
+            # Its registration is still on its way (another queue); it holds no bed here.
+            _park_early_change(s, number, news, now)
+            log.warning("status change %s for %s arrived before the registration; kept for it",
+                        news.change_id, number)
+            return
+        if not is_newer_change(student.last_change_id, news.change_id):
+            log.info("status change %s for %s is older than change %s; ignored",
+                     news.change_id, number, student.last_change_id)
+            return
+        student.status = news.new_status
+        student.left = news.left
+        student.last_change_id = news.change_id
+        student.updated_at = now
+        bed = s.scalar(select(Bed).where(Bed.occupant == number).with_for_update(of=Bed))
+        if releases_bed(news, holds_bed=bed is not None) and bed is not None:
+            _release(s, bed, number, release_reason(news), now, envelope)

@@ -20,6 +20,7 @@ from kombu import Queue
 from nameko.amqp.publish import get_producer
 from nameko.events import EventHandler
 
+import services.common.nameko_compat  # noqa: F401  (applies the ack fix)
 from services.common.errors import InvalidEvent
 
 log = logging.getLogger(__name__)

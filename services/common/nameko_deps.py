@@ -9,6 +9,7 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+import services.common.nameko_compat  # noqa: F401  (applies the ack fix)
 from services.common.caller import CONTEXT_KEY, Caller
 from services.common.db import Database, database_for
 from services.common.logs import bind_correlation_id, clear_correlation_id

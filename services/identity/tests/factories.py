@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from services.common.caller import Caller, Scope, system_caller
 from services.common.db import Database
-from services.common.envelope import Actor, Envelope, new_event
-from services.common.events import StudentRegistered, StudentStatusChanged
+from services.common.testing import registered, status_changed  # noqa: F401  (re-exported)
 from services.identity import handlers
 
-ROSTER = Actor(kind="system", id="roster")
 SYSTEM = system_caller("test")
 PASSWORD = "Xueji-2027-pass"  # meets the policy: 15 characters, four classes
-
-
-def registered(number: str = "202301010105", *, name: str = "李娜", klass: str = "2023010101",
-               left: bool = False, status: str = "enrolled") -> Envelope:
-    return new_event(
-        "student.registered",
-        StudentRegistered(student_number=number, name=name, gender="2", college_code=klass[4:6],
-                          class_code=klass, status=status, left=left),
-        source="roster", actor=ROSTER,
-    )
-
-
-def status_changed(number: str, change_id: int, new_status: str = "graduated", *, left: bool = True,
-                   old_status: str = "enrolled", revokes: int | None = None) -> Envelope:
-    return new_event(
-        "student.status_changed",
-        StudentStatusChanged(student_number=number, change_id=change_id, old_status=old_status,
-                             new_status=new_status, left=left, reason="离校系统通知",
-                             effective_at=datetime(2027, 6, 30, tzinfo=UTC), revokes_change_id=revokes),
-        source="roster", actor=ROSTER, correlation_id=f"corr-{change_id}",
-    )
 
 
 def caller(username: str, role: str, kind: str = "institution", *ids: str) -> Caller:

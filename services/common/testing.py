@@ -1,0 +1,38 @@
+"""Builders for tests of any service: roster's events as consumers receive them, callers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.common.caller import Caller, Scope
+from services.common.envelope import Actor, Envelope, new_event
+from services.common.events import StudentRegistered, StudentStatusChanged
+
+ROSTER = Actor(kind="system", id="roster")
+
+
+def registered(number: str = "202301010105", *, name: str = "李娜", gender: str = "2",
+               klass: str = "2023010101", status: str = "enrolled", left: bool = False) -> Envelope:
+    return new_event(
+        "student.registered",
+        StudentRegistered(student_number=number, name=name, gender=gender, college_code=klass[4:6],
+                          class_code=klass, status=status, left=left),
+        source="roster", actor=ROSTER,
+    )
+
+
+def status_changed(number: str, change_id: int, new_status: str = "graduated", *, left: bool = True,
+                   old_status: str = "enrolled", revokes: int | None = None) -> Envelope:
+    return new_event(
+        "student.status_changed",
+        StudentStatusChanged(student_number=number, change_id=change_id, old_status=old_status,
+                             new_status=new_status, left=left, reason="离校系统通知",
+                             effective_at=datetime(2027, 6, 30, tzinfo=UTC), revokes_change_id=revokes),
+        source="roster", actor=ROSTER, correlation_id=f"corr-{change_id}",
+    )
+
+
+def caller(role: str, kind: str = "institution", *ids: str) -> Caller:
+    """A caller of `role` whose scope is `kind` over `ids`."""
+    return Caller(user_id=f"u-{role}", username=f"{role}01", role=role,
+                  scope=Scope(kind=kind, ids=tuple(ids)))  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """The outbox relay: publishes outbox rows with publisher confirms, then marks them sent.
 
-A batch is claimed inside a transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+On PostgreSQL a batch is claimed inside a transaction (`FOR UPDATE SKIP LOCKED`, so
 several instances never publish the same rows at once), published, confirmed by the
-broker as a whole, and only then marked. If the broker is down or refuses a message,
+broker as a whole, and only then marked. On SQLite (one writer at a time) the batch is
+read, published and confirmed outside any write transaction, then marked. If the broker is down or refuses a message,
 the transaction rolls back and the rows wait for the next round: an event may be
 published twice (consumers' inboxes absorb that), never lost.
 
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 import amqp
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 
 from services.common.db import Database, database_for
 from services.common.models import OutboxMessage
@@ -123,6 +124,10 @@ class ConfirmingPublisher:
                 pass
 
 
+def _wire(row: OutboxMessage) -> tuple[str, str, str, str]:
+    return (row.exchange, row.event_type, row.event_id, row.body)
+
+
 class OutboxRelay:
     def __init__(self, db: Database, uri: str | None = None, batch_size: int = 500) -> None:
         self.db = db
@@ -131,27 +136,38 @@ class OutboxRelay:
 
     def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published and marked."""
+        if self.db.is_sqlite:
+            return self._publish_pending_sqlite()
         with self.db.transaction() as session:
-            rows = (
-                session.execute(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.published_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
+            rows = session.execute(self._pending().with_for_update(skip_locked=True)).scalars().all()
             if not rows:
                 return 0
-            self.publisher.publish_batch(
-                [(r.exchange, r.event_type, r.event_id, r.body) for r in rows]
-            )
+            self.publisher.publish_batch([_wire(r) for r in rows])
             now = datetime.now(UTC)
             for row in rows:
                 row.published_at = now
             return len(rows)
+
+    def _publish_pending_sqlite(self) -> int:
+        # SQLite has one writer at a time: waiting for confirms inside a write transaction
+        # would stall every handler of the service. Read, publish, then mark in a short
+        # transaction; a crash in between republishes the batch, which inboxes absorb.
+        with self.db.reading() as session:
+            rows = [(r.id, _wire(r)) for r in session.execute(self._pending()).scalars()]
+        if not rows:
+            return 0
+        self.publisher.publish_batch([wire for _, wire in rows])
+        with self.db.transaction() as session:
+            session.execute(update(OutboxMessage)
+                            .where(OutboxMessage.id.in_([i for i, _ in rows]))
+                            .values(published_at=datetime.now(UTC)))
+        return len(rows)
+
+    def _pending(self) -> Select[tuple[OutboxMessage]]:
+        return (select(OutboxMessage)
+                .where(OutboxMessage.published_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(self.batch_size))
 
     def drain(self) -> int:
         total = 0

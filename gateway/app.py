@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from gateway import api, auth, menu, security, settings, web
+from gateway import api, auth, menu, presenters, security, settings, web
 from gateway.errors import Failure, describe, error_body
 from gateway.rpc import RpcPool, ServiceUnavailable
 from services.common.caller import Caller
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.load(config))
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    app.jinja_env.filters["local_time"] = presenters.local_time
     if app.config["XUEJI_CONFIGURE_LOGGING"]:
         configure_logging("gateway")
     if app.config.get("XUEJI_SECRET_GENERATED"):

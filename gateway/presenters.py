@@ -1,8 +1,9 @@
-"""Small view helpers: status tags and pagination for the list pages."""
+"""Small view helpers: status tags, times and pagination for the pages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 
 PAGE_SIZES = (10, 20, 30, 50)
 
@@ -27,6 +28,23 @@ STATUS_TAGS: dict[str, str] = {
 
 def status_tag(status: str | None) -> str:
     return STATUS_TAGS.get(status or "", "info")
+
+
+# Beijing time; China keeps no daylight saving, so a fixed offset is exact.
+BEIJING = timezone(timedelta(hours=8))
+
+
+def local_time(value: str | None) -> str:
+    """An ISO 8601 time from a service as users read times: yyyy-MM-dd HH:mm:ss, Beijing."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from gateway import settings
 from gateway.errors import describe, error_body
-from gateway.presenters import Pagination, page_args, status_tag
+from gateway.presenters import Pagination, local_time, page_args, status_tag
 from gateway.rpc import ServiceUnavailable, timeout_from_env
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 
@@ -95,3 +95,10 @@ def test_bad_rpc_timeout_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -
     monkeypatch.setenv("XUEJI_RPC_TIMEOUT", raw)
     with pytest.raises(ValueError, match="XUEJI_RPC_TIMEOUT"):
         timeout_from_env()
+
+
+def test_times_are_shown_in_beijing_time_as_users_expect() -> None:
+    assert local_time("2026-11-24T14:57:30.532757+00:00") == "2026-11-24 22:57:30"
+    assert local_time("2027-06-28T10:15:00+08:00") == "2027-06-28 10:15:00"
+    assert local_time("2026-12-31T16:00:00") == "2027-01-01 00:00:00"  # naive = UTC
+    assert local_time(None) == "" and local_time("not a time") == "not a time"

@@ -14,7 +14,7 @@ ADMIN_NAME ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv rabbitmq postgres run test fault bench lint migrate topology deadletters admin clean distclean
+.PHONY: help venv rabbitmq postgres chromium run test fault bench lint migrate topology deadletters admin clean distclean
 
 help:
 	@echo "make run          start every service and the gateway with demo data (Ctrl-C stops)"
@@ -49,10 +49,13 @@ rabbitmq:
 postgres:
 	@bash deploy/ensure-postgres.sh
 
+chromium:
+	@bash deploy/ensure-chromium.sh
+
 run: venv rabbitmq
 	$(BIN)/python -m deploy.run
 
-test: venv rabbitmq postgres
+test: venv rabbitmq postgres chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not slow_fault and not perf" $(ARGS)
 

@@ -63,6 +63,14 @@ if [ -z "$version" ] || [ ! -d "/etc/postgresql/$version/main" ]; then
     pg_createcluster "$version" main
 fi
 
+# Debian gives a new cluster the next free port when 5432 is taken; the tests expect 5432.
+port="$(sed -n 's/^port *= *\([0-9]*\).*/\1/p' "/etc/postgresql/$version/main/postgresql.conf" 2>/dev/null || true)"
+if [ -n "$port" ] && [ "$port" != "5432" ]; then
+    echo "postgres: cluster $version/main is configured for port $port, not 5432;" >&2
+    echo "postgres: set 'port = 5432' in /etc/postgresql/$version/main/postgresql.conf" >&2
+    exit 1
+fi
+
 if ! pg_accepting; then
     need_root "starting the cluster" "pg_ctlcluster --skip-systemctl-redirect $version main start"
     echo "postgres: starting cluster $version/main"

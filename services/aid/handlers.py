@@ -6,8 +6,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from services.aid.adapters.orm import Student
 from services.aid.domain import registers
 from services.common.audit import audit
@@ -25,8 +23,9 @@ from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
+from services.common.health import health_report
 from services.common.inbox import first_delivery
-from services.common.outbox import unpublished_count
+from services.common.student_copy import copy_registration
 
 SERVICE = "aid"
 # Aid data is sensitive (A5): the aid centre and student affairs see every student;
@@ -36,11 +35,7 @@ SCOPED = (COUNSELOR, DEPUTY_SECRETARY)
 
 
 def health(db: Database) -> dict[str, Any]:
-    with db.reading() as s:
-        known = s.scalar(select(func.count()).select_from(Student)) or 0
-        backlog = unpublished_count(s)
-    return {"service": SERVICE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
-            "students_known": known}
+    return health_report(db, SERVICE, students_known=Student)
 
 
 def student_view(row: Student) -> dict[str, Any]:
@@ -87,17 +82,10 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
             row = Student(student_number=payload.student_number, last_change_id=None,
                           stop_instalments=False)
             s.add(row)
-        row.name = payload.name
-        row.gender = payload.gender
-        row.college_code = payload.college_code
-        row.class_code = payload.class_code
-        # A status change already applied is newer than the snapshot in this event.
-        if row.last_change_id is None:
-            row.status = payload.status
-            row.left = payload.left
-            # Registered as already gone (e.g. a late import of a graduate): nothing to pay.
-            if payload.left:
-                row.stop_instalments = True
+        copy_registration(row, payload)
+        # Registered as already gone (e.g. a late import of a graduate): nothing to pay.
+        if row.last_change_id is None and payload.left:
+            row.stop_instalments = True
         row.updated_at = now
 
 

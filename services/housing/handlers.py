@@ -18,8 +18,10 @@ from services.common.db import Database
 from services.common.envelope import Actor, Envelope, new_event
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, XuejiError
 from services.common.events import STUDENT_NUMBER, BedReleased, StudentRegistered, StudentStatusChanged
+from services.common.health import health_report
 from services.common.inbox import first_delivery
-from services.common.outbox import record_event, unpublished_count
+from services.common.outbox import record_event
+from services.common.student_copy import copy_registration
 from services.housing.adapters.locks import lock_student
 from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
 from services.housing.domain.assignment import BedState, Resident, check_assignment
@@ -114,13 +116,8 @@ def _visible_student(s: Session, caller: Caller, student_number: str) -> Student
 
 # --- RPC use cases ---------------------------------------------------------------------
 def health(db: Database) -> dict[str, Any]:
-    with db.reading() as s:
-        beds = s.scalar(select(func.count()).select_from(Bed)) or 0
-        occupied = s.scalar(select(func.count()).select_from(Bed).where(Bed.occupant.is_not(None))) or 0
-        known = s.scalar(select(func.count()).select_from(Student)) or 0
-        backlog = unpublished_count(s)
-    return {"service": SERVICE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
-            "beds": beds, "occupied": occupied, "students_known": known}
+    occupied = select(Bed.id).where(Bed.occupant.is_not(None)).subquery()
+    return health_report(db, SERVICE, beds=Bed, occupied=occupied, students_known=Student)
 
 
 def _inventory(s: Session, specs: list[BedSpec]) -> tuple[
@@ -261,14 +258,7 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if row is None:
             row = Student(student_number=number, last_change_id=None, updated_at=now)
             s.add(row)
-        row.name = payload.name
-        row.gender = payload.gender
-        row.college_code = payload.college_code
-        row.class_code = payload.class_code
-        # A status change already applied is newer than the snapshot in this event.
-        if row.last_change_id is None:
-            row.status = payload.status
-            row.left = payload.left
+        copy_registration(row, payload)
         early = s.get(EarlyStatusChange, number)
         if early is not None:
             if is_newer_change(row.last_change_id, early.change_id):

@@ -19,8 +19,8 @@ from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, XuejiError
 from services.common.events import StudentRegistered, StudentStatusChanged
+from services.common.health import health_report
 from services.common.inbox import first_delivery
-from services.common.outbox import unpublished_count
 from services.identity.adapters.orm import Account, LoginAttempt, LoginSession, Student
 from services.identity.domain import accounts as rules
 from services.identity.domain.lockout import LoginGuard, locked_message
@@ -113,11 +113,7 @@ def _end_sessions(s: Session, username: str, now: datetime, keep: str | None = N
 
 
 def health(db: Database) -> dict[str, Any]:
-    with db.reading() as s:
-        accounts = s.scalar(select(func.count()).select_from(Account)) or 0
-        backlog = unpublished_count(s)
-    return {"service": SERVICE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
-            "accounts": accounts}
+    return health_report(db, SERVICE, accounts=Account)
 
 
 # --- logging in -------------------------------------------------------------------

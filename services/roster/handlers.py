@@ -21,7 +21,8 @@ from services.common.db import Database
 from services.common.envelope import Actor, new_event
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import StudentRegistered, StudentStatusChanged
-from services.common.outbox import record_event, unpublished_count
+from services.common.health import health_report
+from services.common.outbox import record_event
 from services.roster.adapters.orm import OrgUnit, StatusChange, Student
 from services.roster.domain import status as st
 from services.roster.domain.students import RecordError, mask_national_id, parse_new_student
@@ -36,11 +37,7 @@ def actor_of(caller: Caller) -> Actor:
 
 
 def health(db: Database) -> dict[str, Any]:
-    with db.reading() as s:
-        students = s.scalar(select(func.count()).select_from(Student)) or 0
-        backlog = unpublished_count(s)
-    return {"service": SOURCE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
-            "students": students}
+    return health_report(db, SOURCE, students=Student)
 
 
 def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]]) -> dict[str, int]:

@@ -6,15 +6,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from services.common.caller import ACADEMIC_AFFAIRS, AUTHORITY, STUDENT_AFFAIRS, SYSTEM, Caller
 from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
+from services.common.health import health_report
 from services.common.inbox import first_delivery
-from services.common.outbox import unpublished_count
+from services.common.student_copy import copy_registration
 from services.transfer.adapters.orm import Student
 from services.transfer.domain import students
 
@@ -24,11 +23,7 @@ TRANSFER_ROLES = (STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, AUTHORITY)
 
 
 def health(db: Database) -> dict[str, Any]:
-    with db.reading() as s:
-        known = s.scalar(select(func.count()).select_from(Student)) or 0
-        backlog = unpublished_count(s)
-    return {"service": SERVICE, "status": "ok", "db": "ok", "outbox_backlog": backlog,
-            "students_known": known}
+    return health_report(db, SERVICE, students_known=Student)
 
 
 def student_view(row: Student) -> dict[str, Any]:
@@ -71,14 +66,7 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if row is None:
             row = Student(student_number=payload.student_number, last_change_id=None)
             s.add(row)
-        row.name = payload.name
-        row.gender = payload.gender
-        row.college_code = payload.college_code
-        row.class_code = payload.class_code
-        # A status change already applied is newer than the snapshot in this event.
-        if row.last_change_id is None:
-            row.status = payload.status
-            row.left = payload.left
+        copy_registration(row, payload)
         row.updated_at = datetime.now(UTC)
 
 

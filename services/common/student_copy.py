@@ -1,0 +1,23 @@
+"""Keeping a service's read copy of a student (fed by roster's events) up to date.
+
+Each event type travels on its own queue, so `student.status_changed` may be applied
+before the `student.registered` it follows; every copy records `last_change_id` so that
+an older snapshot never overwrites a newer status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.events import StudentRegistered
+
+
+def copy_registration(row: Any, payload: StudentRegistered) -> None:
+    """Fill `row` (name, gender, college_code, class_code, status, left) from the event."""
+    row.name = payload.name
+    row.gender = payload.gender
+    row.college_code = payload.college_code
+    row.class_code = payload.class_code
+    if row.last_change_id is None:  # no status change applied yet: the snapshot is current
+        row.status = payload.status
+        row.left = payload.left

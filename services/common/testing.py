@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.common.caller import Caller, Scope
@@ -36,3 +38,21 @@ def caller(role: str, kind: str = "institution", *ids: str) -> Caller:
     """A caller of `role` whose scope is `kind` over `ids`."""
     return Caller(user_id=f"u-{role}", username=f"{role}01", role=role,
                   scope=Scope(kind=kind, ids=tuple(ids)))  # type: ignore[arg-type]
+
+
+def publish(amqp_uri: str, envelope: Envelope) -> None:
+    """Publish an envelope as its source's relay would: persistent JSON on `<source>.events`."""
+    from kombu import Connection, Exchange
+
+    exchange = Exchange(f"{envelope.source}.events", type="topic", durable=True)
+    with Connection(amqp_uri) as conn:
+        conn.Producer().publish(envelope.to_wire(), exchange=exchange, routing_key=envelope.type,
+                                serializer="json", delivery_mode=2, declare=[exchange])
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll until `check()` is true; fail the test if the effect does not appear in time."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the effect did not appear in time"
+        time.sleep(0.05)

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from services.common.caller import CONTEXT_KEY
 from services.common.db import Database
-from services.common.envelope import Envelope, parse_envelope
+from services.common.envelope import parse_envelope
 from services.common.errors import Forbidden, Invalid, Unauthenticated
 from services.common.models import OutboxMessage
+from services.common.testing import publish, wait_for
 from services.common.topology import bindings_of, declare
 from services.housing.adapters.orm import Occupancy
 from services.housing.service import HousingService
@@ -30,19 +31,6 @@ CENTRE = {CONTEXT_KEY: caller("housing_centre").to_header()}
 def config(amqp_uri: str, db: Database) -> dict[str, Any]:
     return {"AMQP_URI": amqp_uri, "HOUSING_DATABASE_URL": db.url}
 
-
-def publish(amqp_uri: str, envelope: Envelope) -> None:
-    exchange = Exchange(f"{envelope.source}.events", type="topic", durable=True)
-    with Connection(amqp_uri) as conn:
-        conn.Producer().publish(envelope.to_wire(), exchange=exchange, routing_key=envelope.type,
-                                serializer="json", delivery_mode=2, declare=[exchange])
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "the effect did not appear in time"
-        time.sleep(0.05)
 
 
 def test_health_over_the_broker(amqp_uri: str, container_factory: Any,

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kombu import Connection, Exchange
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
 from services.common.caller import CONTEXT_KEY, Caller
 from services.common.db import Database
-from services.common.envelope import Envelope
 from services.common.errors import Forbidden, Unauthenticated
+from services.common.testing import publish, wait_for
 from services.common.topology import bindings_of, declare
 from services.identity import handlers
 from services.identity.adapters.orm import Account
@@ -25,19 +23,6 @@ from services.identity.tests.factories import PASSWORD, registered, staff, statu
 def config(amqp_uri: str, db: Database) -> dict[str, Any]:
     return {"AMQP_URI": amqp_uri, "IDENTITY_DATABASE_URL": db.url}
 
-
-def publish(amqp_uri: str, envelope: Envelope) -> None:
-    exchange = Exchange(f"{envelope.source}.events", type="topic", durable=True)
-    with Connection(amqp_uri) as conn:
-        conn.Producer().publish(envelope.to_wire(), exchange=exchange, routing_key=envelope.type,
-                                serializer="json", delivery_mode=2, declare=[exchange])
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "the effect did not appear in time"
-        time.sleep(0.05)
 
 
 def test_login_over_the_broker(amqp_uri: str, container_factory: Any,

@@ -14,7 +14,7 @@ ADMIN_NAME ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv rabbitmq postgres chromium run test fault bench lint migrate topology deadletters admin clean distclean
+.PHONY: help venv assets rabbitmq postgres chromium run test fault bench lint migrate topology deadletters backup restore admin clean distclean
 
 help:
 	@echo "make run          start every service and the gateway with demo data (Ctrl-C stops)"
@@ -25,7 +25,10 @@ help:
 	@echo "make migrate      migrate every service database to head"
 	@echo "make topology     declare exchanges and queues of every event handler"
 	@echo "make deadletters  list dead-lettered events"
+	@echo "make backup       back up every service database into var/backups (KEEP=14 sets kept)"
+	@echo "make restore SET=var/backups/<set>   restore a set (stop the services first)"
 	@echo "make admin        create the first administrator account (interactive)"
+	@echo "make assets       install the browser libraries (ECharts) with npm ci"
 	@echo "make clean        remove var/ (local databases) and caches; distclean also .venv"
 
 venv: $(STAMP)
@@ -43,6 +46,17 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
 	@touch $@
 
+# ECharts from the npm registry (gateway/package-lock.json), served from a git-ignored path.
+ECHARTS := gateway/static/vendor/echarts.min.js
+
+assets: $(ECHARTS)
+
+$(ECHARTS): gateway/package.json gateway/package-lock.json
+	@bash deploy/ensure-node.sh
+	cd gateway && npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(dir $@)
+	cp gateway/node_modules/echarts/dist/echarts.min.js $@
+
 rabbitmq:
 	@bash deploy/ensure-rabbitmq.sh
 
@@ -52,10 +66,10 @@ postgres:
 chromium:
 	@bash deploy/ensure-chromium.sh
 
-run: venv rabbitmq
+run: venv assets rabbitmq
 	$(BIN)/python -m deploy.run
 
-test: venv rabbitmq postgres chromium
+test: venv assets rabbitmq postgres chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not slow_fault and not perf" $(ARGS)
 
@@ -77,6 +91,14 @@ topology: venv rabbitmq
 deadletters: venv rabbitmq
 	$(BIN)/python -m services.common.deadletters list
 
+KEEP ?= 14
+backup: venv
+	$(BIN)/python -m deploy.backup create --keep $(KEEP)
+
+restore: venv
+	@[ -n "$(SET)" ] || { echo "usage: make restore SET=var/backups/<set>"; exit 2; }
+	$(BIN)/python -m deploy.backup restore "$(SET)"
+
 # Asks for what ADMIN_USERNAME / ADMIN_NAME do not give, then the CLI asks for the password.
 admin: venv
 	@username="$(ADMIN_USERNAME)"; name="$(ADMIN_NAME)"; \
@@ -89,4 +111,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) gateway/node_modules gateway/static/vendor

@@ -15,7 +15,24 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from gateway import api, auth, menu, presenters, security, settings, web
+from gateway import (
+    accounts_api,
+    accounts_web,
+    aid_api,
+    aid_web,
+    api,
+    auth,
+    housing_api,
+    housing_web,
+    menu,
+    ops,
+    presenters,
+    roster_api,
+    roster_web,
+    security,
+    settings,
+    web,
+)
 from gateway.errors import Failure, describe, error_body
 from gateway.rpc import RpcPool, ServiceUnavailable
 from services.common.caller import Caller
@@ -62,6 +79,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(accounts_web.bp)
+    app.register_blueprint(accounts_api.bp)
+    app.register_blueprint(housing_web.bp)
+    app.register_blueprint(housing_api.bp)
+    app.register_blueprint(roster_web.bp)
+    app.register_blueprint(roster_api.bp)
+    app.register_blueprint(aid_web.bp)
+    app.register_blueprint(aid_api.bp)
     _register_error_handlers(app)
     return app
 

@@ -47,6 +47,7 @@ def current_caller() -> Caller | None:
             caller = replace(
                 Caller.from_dict(data), correlation_id=request_id(), session_id=session_id
             )
+            g.must_change_password = bool(data.get("must_change_password"))
     g.caller = caller
     return caller
 
@@ -71,6 +72,7 @@ def sign_in(username: str, password: str, remote_addr: str) -> dict[str, Any]:
     rotate_csrf_token()
     caller = Caller.from_dict(result["caller"])
     g.caller = replace(caller, correlation_id=request_id(), session_id=result["session_id"])
+    g.must_change_password = bool(result.get("must_change_password"))
     log.info("login", extra={"fields": {"user": caller.username, "role": caller.role}})
     return result
 

@@ -30,6 +30,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # Health must answer fast even when a service hangs.
         "XUEJI_HEALTH_TIMEOUT": 2.0,
         "XUEJI_HEALTH_SERVICES": tuple(SERVICES),
+        "XUEJI_METRICS_TOKEN": os.environ.get("XUEJI_METRICS_TOKEN", ""),
         "XUEJI_CONFIGURE_LOGGING": True,
         # Number of reverse proxies in front of the gateway whose X-Forwarded-For to trust.
         "XUEJI_PROXY_COUNT": int(os.environ.get("XUEJI_PROXY_COUNT", "0")),

@@ -86,6 +86,15 @@ class Cluster:
                 wait_for(lambda n=name: self.rpc(n, "health", timeout=2)["status"] == "ok",
                          timeout=60, what=f"{name} ready")
 
+    def start_replica(self, name: str, index: int = 2) -> str:
+        """Another instance of `name` on the same broker and databases; key `name#index`."""
+        key = f"{name}#{index}"
+        log = open(self.workdir / f"{name}-{index}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.procs[key] = subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config", str(ROOT / "deploy/nameko.yaml"),
+             SERVICES[name]], cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        return key
+
     def stop(self, *names: str) -> None:
         """SIGTERM (nameko stops gracefully), all at once; SIGKILL after 20 s."""
         stopping = [p for n in (names or tuple(self.procs)) if (p := self.procs.pop(n, None))]
@@ -159,17 +168,19 @@ class Cluster:
 
 # --- data -------------------------------------------------------------------------------
 def national_id(n: int, gender: str) -> str:
-    born = date(2004, 1, 1).toordinal() + n % 700
-    order = (n % 400) * 2 + (1 if gender == "1" else 0)
+    """A valid ID number, distinct for every n below 1.8 million (birth day × sequence)."""
+    born = date(2000, 1, 1).toordinal() + n % 3650
+    order = (n // 3650 % 500) * 2 + (1 if gender == "1" else 0)
     body = f"110101{date.fromordinal(born):%Y%m%d}{order:03d}"
     return body + ric.calc_check_digit(body + "0")
 
 
 def student_rows(count: int, year: str = "2023") -> list[dict[str, Any]]:
-    """`count` valid students, 50 per class, numbers by R6, alternating gender."""
+    """`count` valid students, 50 per class, 99 classes per major, numbers by R6, alternating gender."""
     rows = []
     for i in range(count):
-        klass = f"{year}0101{i // 50 + 1:02d}"
+        major, seat = divmod(i, 99 * 50)
+        klass = f"{year}01{major + 1:02d}{seat // 50 + 1:02d}"
         gender = "1" if i % 2 == 0 else "2"
         nid = national_id(i, gender)
         rows.append({"student_number": f"{klass}{i % 50 + 1:02d}", "name": f"学生{i:05d}",
@@ -182,10 +193,11 @@ def populate(cluster: Cluster, count: int) -> list[dict[str, Any]]:
     """Register `count` students, give each a bed (housing learns them from events)."""
     rows = student_rows(count)
     classes = sorted({r["class_code"] for r in rows})
+    majors = sorted({c[4:8] for c in classes})
     cluster.rpc("roster", "upsert_org_units",
-                [{"code": "01", "name": "计算机学院", "kind": "college"},
-                 {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"}]
-                + [{"code": c, "name": f"计科{c[2:4]}{c[-2:]}", "kind": "class", "parent_code": "0101"}
+                [{"code": "01", "name": "计算机学院", "kind": "college"}]
+                + [{"code": m, "name": f"计算机专业{m[2:]}", "kind": "major", "parent_code": "01"} for m in majors]
+                + [{"code": c, "name": f"计科{c[2:4]}{c[6:8]}{c[-2:]}", "kind": "class", "parent_code": c[4:8]}
                    for c in classes])
     for i in range(0, count, 500):
         cluster.rpc("roster", "register_students", rows[i:i + 500], timeout=120)

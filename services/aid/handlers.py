@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from services.aid.adapters.orm import Student
 from services.aid.domain import registers
 from services.common.audit import audit
@@ -24,8 +26,8 @@ from services.common.envelope import Envelope
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
-from services.common.inbox import first_delivery
-from services.common.student_copy import copy_registration
+from services.common.inbox import first_deliveries, first_delivery
+from services.common.student_copy import copy_registration, read_copies
 
 SERVICE = "aid"
 # Aid data is sensitive (A5): the aid centre and student affairs see every student;
@@ -89,29 +91,36 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         row.updated_at = now
 
 
-def on_student_status_changed(db: Database, envelope: Envelope) -> None:
-    payload = StudentStatusChanged.model_validate(envelope.payload)
+def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
+    """Apply roster's status changes; leaving stops future instalments (A5). Several events (a batch) apply in one
+    transaction, all or none."""
+    with db.transaction() as s, s.no_autoflush:
+        fresh = first_deliveries(s, envelopes, "aid.on_student_status_changed")
+        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        rows = read_copies(s, Student, {p.student_number for p in payloads})
+        for envelope, payload in zip(fresh, payloads, strict=True):
+            _apply_status_change(s, envelope, payload, rows.get(payload.student_number))
+
+
+def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusChanged,
+                         row: Student | None) -> None:
     change = registers.StatusChange(change_id=payload.change_id, new_status=payload.new_status,
                                     left=payload.left, revokes_change_id=payload.revokes_change_id)
-    with db.transaction() as s:
-        if not first_delivery(s, envelope, "aid.on_student_status_changed"):
-            return
-        row = s.get(Student, payload.student_number)
-        if row is None:
-            # Its student.registered is still on its way (another queue): fail, so the
-            # event is retried and, failing that, kept in the dead-letter queue.
-            raise NotFound(f"在校生库中还没有学号 {payload.student_number}，稍后重试")
-        if not registers.is_newer_change(row.last_change_id, change.change_id):
-            return
-        stopped_before = row.stop_instalments
-        row.status = change.new_status
-        row.left = change.left
-        row.last_change_id = change.change_id
-        row.stop_instalments = registers.stop_instalments_after(change, stopped_before)
-        row.updated_at = datetime.now(UTC)
-        if row.stop_instalments != stopped_before:
-            audit(s, system_caller(SERVICE, envelope.correlation_id),
-                  "instalments.stop" if row.stop_instalments else "instalments.resume",
-                  row.student_number, {"stop_instalments": stopped_before},
-                  {"stop_instalments": row.stop_instalments, "status": row.status,
-                   "change_id": change.change_id, "event_id": str(envelope.event_id)})
+    if row is None:
+        # Its student.registered is still on its way (another queue): fail, so the
+        # event is retried and, failing that, kept in the dead-letter queue.
+        raise NotFound(f"在校生库中还没有学号 {payload.student_number}，稍后重试")
+    if not registers.is_newer_change(row.last_change_id, change.change_id):
+        return
+    stopped_before = row.stop_instalments
+    row.status = change.new_status
+    row.left = change.left
+    row.last_change_id = change.change_id
+    row.stop_instalments = registers.stop_instalments_after(change, stopped_before)
+    row.updated_at = datetime.now(UTC)
+    if row.stop_instalments != stopped_before:
+        audit(s, system_caller(SERVICE, envelope.correlation_id),
+              "instalments.stop" if row.stop_instalments else "instalments.resume",
+              row.student_number, {"stop_instalments": stopped_before},
+              {"stop_instalments": row.stop_instalments, "status": row.status,
+               "change_id": change.change_id, "event_id": str(envelope.event_id)})

@@ -74,8 +74,13 @@ def replay(uri: str, queues: list[str], event_id: str | None = None) -> int:
         channel.confirm_select()
         for queue in queues:
             dead = dead_letter_queue(queue)
-            channel.queue_declare(dead, durable=True, auto_delete=False)
-            while (msg := channel.basic_get(dead, no_ack=False)) is not None:
+            _, waiting, _ = channel.queue_declare(dead, durable=True, auto_delete=False)
+            # Only what was there at the start: a replayed event that fails again at once
+            # comes back to this queue and must not be replayed again in the same run.
+            for _ in range(waiting):
+                msg = channel.basic_get(dead, no_ack=False)
+                if msg is None:
+                    break
                 body = msg.body.decode() if isinstance(msg.body, bytes) else msg.body
                 if event_id and _event_id(body) != event_id:
                     continue  # left unacked: returns to the dead-letter queue on close

@@ -56,9 +56,31 @@ class BedReleased(Payload):
     reason: str
 
 
+class StudentNumberChanged(Payload):
+    """roster → identity (the account follows the number, I5), other read copies: a student's
+    number replaced (R3 mapping, transfer-in). The record is the same person; `national_id`
+    lets consumers check that (None for students registered without one, R13)."""
+
+    old_number: str = Field(pattern=STUDENT_NUMBER)
+    new_number: str = Field(pattern=STUDENT_NUMBER)
+    national_id: str | None = Field(default=None, max_length=18)
+    changed_at: datetime
+
+
+class StudentMerged(Payload):
+    """roster → read copies (identity: retire the removed number's account): a verified duplicate
+    record (R7, R14) was removed; `kept_number` is the same person's remaining record."""
+
+    removed_number: str = Field(pattern=STUDENT_NUMBER)
+    kept_number: str = Field(pattern=STUDENT_NUMBER)
+    merged_at: datetime
+
+
 REGISTRY: dict[tuple[str, int], type[Payload]] = {
     ("student.registered", 1): StudentRegistered,
     ("student.status_changed", 1): StudentStatusChanged,
+    ("student.number_changed", 1): StudentNumberChanged,
+    ("student.merged", 1): StudentMerged,
     ("housing.bed_released", 1): BedReleased,
 }
 

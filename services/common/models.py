@@ -60,3 +60,28 @@ class AuditEntry(MessagingBase):
     before: Mapped[str | None] = mapped_column(Text)
     after: Mapped[str | None] = mapped_column(Text)
     correlation_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainBase(DeclarativeBase):
+    """Opt-in tables of a tamper-evident audit chain (a service adds this metadata to its migrations)."""
+
+
+class AuditChainLink(AuditChainBase):
+    """One audit entry's place in the chain: hash = sha256(previous hash + the entry's content)."""
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    audit_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(AuditChainBase):
+    """The last link; its row lock serialises writers so the chain never forks."""
+
+    __tablename__ = "audit_chain_head"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
 
 import services.common.nameko_compat  # noqa: F401  (applies the ack fix)
+from services.common import metrics
 from services.common.caller import CONTEXT_KEY, Caller
 from services.common.db import Database, database_for
+from services.common.entrypoints import BatchEventHandler, ReliableEventHandler
 from services.common.logs import bind_correlation_id, clear_correlation_id
 from services.common.relay import OutboxRelay, RelayLoop
 
@@ -90,3 +94,42 @@ class OutboxRelayProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> RelayLoop | None:
         return self.loop
+
+
+class MetricsProvider(DependencyProvider):
+    """Counts every worker of the service: kind, method, outcome, time (services.common.metrics)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._started: dict[Any, float] = {}
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        self._started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        started = self._started.pop(worker_ctx, None)
+        if started is None:
+            return
+        entrypoint = worker_ctx.entrypoint
+        is_event = isinstance(entrypoint, ReliableEventHandler)
+        events = 0
+        if is_event and worker_ctx.args:
+            body = worker_ctx.args[0]
+            events = len(body) if isinstance(entrypoint, BatchEventHandler) and isinstance(body, list) else 1
+        metrics.observe(self.service, "event" if is_event else "rpc", entrypoint.method_name,
+                        time.perf_counter() - started, exc_info is not None, events)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        self._started.pop(worker_ctx, None)
+
+
+class Observable:
+    """Base of every service class: `metrics()` answers in Prometheus text (no caller needed:
+    it holds counts only, no personal data; the gateway guards `/metrics`)."""
+
+    name: str
+    db: Any
+
+    @rpc
+    def metrics(self) -> str:
+        return metrics.exposition(self.db, self.name)

@@ -7,7 +7,11 @@ an older snapshot never overwrites a newer status.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.common.events import StudentRegistered
 
@@ -21,3 +25,12 @@ def copy_registration(row: Any, payload: StudentRegistered) -> None:
     if row.last_change_id is None:  # no status change applied yet: the snapshot is current
         row.status = payload.status
         row.left = payload.left
+
+
+def read_copies(session: Session, model: Any, numbers: Iterable[str]) -> dict[str, Any]:
+    """The read-copy rows of these students, by number, in one query (batched handlers)."""
+    wanted = list(numbers)
+    if not wanted:
+        return {}
+    return {row.student_number: row
+            for row in session.scalars(select(model).where(model.student_number.in_(wanted)))}

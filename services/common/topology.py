@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import amqp
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from services.common.entrypoints import ReliableEventHandler, dead_letter_queue, queue_name
@@ -55,6 +56,39 @@ def declare(uri: str, bindings: Iterable[Binding]) -> list[Binding]:
             channel.queue_declare(dead_letter_queue(b.queue), durable=True, auto_delete=False)
             declared.append(b)
         return declared
+    finally:
+        conn.collect()
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    queue: str
+    messages: int | None  # None: the queue does not exist
+    consumers: int | None
+    dead: int | None
+
+
+def depths(uri: str, queues: Iterable[str]) -> list[QueueDepth]:
+    """Ready messages and consumers of each queue and its dead-letter queue (passive: creates nothing)."""
+    conn = amqp_connection(uri)
+    try:
+        channel = conn.channel()
+
+        def peek(queue: str) -> tuple[int, int] | None:
+            nonlocal channel
+            try:
+                _, messages, consumers = channel.queue_declare(queue, passive=True)
+                return messages, consumers
+            except amqp.exceptions.NotFound:
+                channel = conn.channel()  # the broker closed the channel
+                return None
+
+        found = []
+        for queue in queues:
+            main_queue, dead = peek(queue), peek(dead_letter_queue(queue))
+            found.append(QueueDepth(queue, main_queue[0] if main_queue else None,
+                                    main_queue[1] if main_queue else None, dead[0] if dead else None))
+        return found
     finally:
         conn.collect()
 

@@ -19,12 +19,12 @@ from services.common.envelope import Actor, Envelope, new_event
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, XuejiError
 from services.common.events import STUDENT_NUMBER, BedReleased, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
-from services.common.inbox import first_delivery
+from services.common.inbox import first_deliveries, first_delivery
 from services.common.outbox import record_event
-from services.common.student_copy import copy_registration
+from services.common.student_copy import copy_registration, read_copies
 from services.housing.adapters.locks import lock_student
 from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
-from services.housing.domain.assignment import BedState, Resident, check_assignment
+from services.housing.domain.assignment import BedState, Resident, check_assignment, clean_reason
 from services.housing.domain.inventory import (
     BedSpec,
     KnownBed,
@@ -147,46 +147,66 @@ def create_beds(db: Database, caller: Caller, beds: Any) -> dict[str, Any]:
     except Refusal as refusal:
         raise _error(refusal) from None
     with db.transaction() as s:
-        buildings, rooms, counts, known_beds = _inventory(s, specs)
-        try:
-            plan = plan_new_beds(
-                specs,
-                {code: KnownBuilding(b.name, b.gender_policy) for code, b in buildings.items()},
-                {key: KnownRoom(r.capacity, counts.get(r.id, 0)) for key, r in rooms.items()},
-                known_beds,
-            )
-        except Refusal as refusal:
-            raise _error(refusal) from None
-        for spec in plan:
-            if spec.building_code not in buildings:
-                building = buildings[spec.building_code] = Building(
-                    code=spec.building_code, name=spec.building_name, gender_policy=spec.gender_policy)
-                s.add(building)
-                audit(s, caller, "building.create", spec.building_code, None,
-                      {"name": spec.building_name, "gender_policy": spec.gender_policy})
-            if spec.room_key not in rooms:
-                room = rooms[spec.room_key] = Room(
-                    building=buildings[spec.building_code], room_no=spec.room_no, capacity=spec.capacity)
-                s.add(room)
-                audit(s, caller, "room.create", f"{spec.building_code}-{spec.room_no}", None,
-                      {"capacity": spec.capacity})
-            s.add(Bed(room=rooms[spec.room_key], bed_no=spec.bed_no, label=spec.label))
-            audit(s, caller, "bed.create", spec.label, None,
-                  {"building_code": spec.building_code, "room_no": spec.room_no, "bed_no": spec.bed_no})
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict("床位正在被同时登记，请稍后重试") from None
+        return add_beds(s, caller, specs)
+
+
+def add_beds(s: Session, caller: Caller, specs: list[BedSpec]) -> dict[str, Any]:
+    """`create_beds` inside the caller's transaction (the Excel import adds room details in the same one)."""
+    buildings, rooms, counts, known_beds = _inventory(s, specs)
+    try:
+        plan = plan_new_beds(
+            specs,
+            {code: KnownBuilding(b.name, b.gender_policy) for code, b in buildings.items()},
+            {key: KnownRoom(r.capacity, counts.get(r.id, 0)) for key, r in rooms.items()},
+            known_beds,
+        )
+    except Refusal as refusal:
+        raise _error(refusal) from None
+    for spec in plan:
+        if spec.building_code not in buildings:
+            building = buildings[spec.building_code] = Building(
+                code=spec.building_code, name=spec.building_name, gender_policy=spec.gender_policy)
+            s.add(building)
+            audit(s, caller, "building.create", spec.building_code, None,
+                  {"name": spec.building_name, "gender_policy": spec.gender_policy})
+        if spec.room_key not in rooms:
+            room = rooms[spec.room_key] = Room(
+                building=buildings[spec.building_code], room_no=spec.room_no, capacity=spec.capacity)
+            s.add(room)
+            audit(s, caller, "room.create", f"{spec.building_code}-{spec.room_no}", None,
+                  {"capacity": spec.capacity})
+        s.add(Bed(room=rooms[spec.room_key], bed_no=spec.bed_no, label=spec.label))
+        audit(s, caller, "bed.create", spec.label, None,
+              {"building_code": spec.building_code, "room_no": spec.room_no, "bed_no": spec.bed_no})
+    try:
+        s.flush()
+    except IntegrityError:
+        raise Conflict("床位正在被同时登记，请稍后重试") from None
     return {"created": len(plan)}
 
 
-def assign_bed(db: Database, caller: Caller, student_number: Any, bed_label: Any) -> dict[str, Any]:
-    """Put a student in a bed (a repeated request for the same bed changes nothing)."""
+def resident(student: Student) -> Resident:
+    return Resident(student.student_number, student.gender, student.left, student.college_code,
+                    student.status, student.class_code)
+
+
+def bed_state(bed: Bed) -> BedState:
+    return BedState(bed.label, bed.room.building.gender_policy, bed.occupant, bed.allocated_to)
+
+
+def assign_bed(db: Database, caller: Caller, student_number: Any, bed_label: Any,
+               override_reason: Any = None) -> dict[str, Any]:
+    """Put a student in a bed (a repeated request for the same bed changes nothing).
+    A room allocated to another college takes the student only with a reason."""
     caller.require_role(HOUSING_CENTRE)
     number = _check_number(student_number)
     if not isinstance(bed_label, str) or not bed_label.strip():
         raise Invalid("请提供床位编号")
     label = bed_label.strip()
+    try:
+        reason = clean_reason(override_reason)
+    except Refusal as refusal:
+        raise _error(refusal) from None
     now = datetime.now(UTC)
     with db.transaction() as s:
         lock_student(s, number)
@@ -198,18 +218,15 @@ def assign_bed(db: Database, caller: Caller, student_number: Any, bed_label: Any
             raise NotFound(f"床位 {label} 不存在")
         current = s.scalar(select(Bed.label).where(Bed.occupant == number))
         try:
-            needed = check_assignment(
-                Resident(student.student_number, student.gender, student.left),
-                BedState(bed.label, bed.room.building.gender_policy, bed.occupant),
-                current,
-            )
+            needed = check_assignment(resident(student), bed_state(bed), current, reason)
         except Refusal as refusal:
             raise _error(refusal) from None
         if needed:
             bed.occupant = number
             bed.occupied_since = now
-            s.add(Occupancy(bed_id=bed.id, student_number=number, started_at=now))
-            audit(s, caller, "bed.assign", number, {"bed": None}, {"bed": bed.label, "since": _iso(now)})
+            s.add(Occupancy(bed_id=bed.id, student_number=number, started_at=now, override_reason=reason))
+            after = {"bed": bed.label, "since": _iso(now)} | ({"override_reason": reason} if reason else {})
+            audit(s, caller, "bed.assign", number, {"bed": None}, after)
             try:
                 s.flush()
             except IntegrityError:
@@ -277,10 +294,17 @@ def _park_early_change(s: Session, number: str, news: StatusNews, now: datetime)
         early.received_at = now
 
 
-def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, envelope: Envelope) -> None:
-    """End the student's stay, free the bed and tell roster, in the caller's transaction."""
-    stay = s.scalar(select(Occupancy).where(Occupancy.bed_id == bed.id, Occupancy.student_number == number,
-                                            Occupancy.ended_at.is_(None)))
+def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, envelope: Envelope,
+             stays: dict[int, Occupancy] | None = None) -> None:
+    """End the student's stay, free the bed and tell roster, in the caller's transaction.
+
+    `stays`: the open stays by bed id, when a batch has fetched them already.
+    """
+    if stays is not None:
+        stay = stays.get(bed.id)
+    else:
+        stay = s.scalar(select(Occupancy).where(Occupancy.bed_id == bed.id, Occupancy.student_number == number,
+                                                Occupancy.ended_at.is_(None)))
     if stay is None:
         log.error("bed %s held by %s has no open stay; freeing it anyway", bed.label, number)
     else:
@@ -298,30 +322,45 @@ def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, enve
           {"bed": None, "reason": reason, "event_id": str(envelope.event_id)})
 
 
-def on_student_status_changed(db: Database, envelope: Envelope) -> None:
-    payload = StudentStatusChanged.model_validate(envelope.payload)
+def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
+    """Apply roster's status changes to the read copy and release beds (H5). Several events (a batch) apply in one
+    transaction, all or none."""
+    with db.transaction() as s, s.no_autoflush:
+        fresh = first_deliveries(s, envelopes, "housing.on_student_status_changed")
+        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        numbers = sorted({p.student_number for p in payloads})
+        for number in numbers:  # in one order, so two batches cannot deadlock
+            lock_student(s, number)
+        students = read_copies(s, Student, numbers)
+        beds = {b.occupant: b for b in s.scalars(
+            select(Bed).where(Bed.occupant.in_(numbers)).with_for_update(of=Bed))} if numbers else {}
+        stays = {o.bed_id: o for o in s.scalars(select(Occupancy).where(
+            Occupancy.student_number.in_(numbers), Occupancy.ended_at.is_(None)))} if numbers else {}
+        for envelope, payload in zip(fresh, payloads, strict=True):
+            _apply_status_change(s, envelope, payload, students.get(payload.student_number), beds, stays)
+
+
+def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusChanged,
+                         student: Student | None, beds: dict[str | None, Bed],
+                         stays: dict[int, Occupancy]) -> None:
     number = payload.student_number
     news = StatusNews(change_id=payload.change_id, new_status=payload.new_status, left=payload.left)
     now = datetime.now(UTC)
-    with db.transaction() as s:
-        if not first_delivery(s, envelope, "housing.on_student_status_changed"):
-            return
-        lock_student(s, number)
-        student = s.get(Student, number)
-        if student is None:
-            # Its registration is still on its way (another queue); it holds no bed here.
-            _park_early_change(s, number, news, now)
-            log.warning("status change %s for %s arrived before the registration; kept for it",
-                        news.change_id, number)
-            return
-        if not is_newer_change(student.last_change_id, news.change_id):
-            log.info("status change %s for %s is older than change %s; ignored",
-                     news.change_id, number, student.last_change_id)
-            return
-        student.status = news.new_status
-        student.left = news.left
-        student.last_change_id = news.change_id
-        student.updated_at = now
-        bed = s.scalar(select(Bed).where(Bed.occupant == number).with_for_update(of=Bed))
-        if releases_bed(news, holds_bed=bed is not None) and bed is not None:
-            _release(s, bed, number, release_reason(news), now, envelope)
+    if student is None:
+        # Its registration is still on its way (another queue); it holds no bed here.
+        _park_early_change(s, number, news, now)
+        log.warning("status change %s for %s arrived before the registration; kept for it",
+                    news.change_id, number)
+        return
+    if not is_newer_change(student.last_change_id, news.change_id):
+        log.info("status change %s for %s is older than change %s; ignored",
+                 news.change_id, number, student.last_change_id)
+        return
+    student.status = news.new_status
+    student.left = news.left
+    student.last_change_id = news.change_id
+    student.updated_at = now
+    bed = beds.get(number)
+    if releases_bed(news, holds_bed=bed is not None) and bed is not None:
+        _release(s, bed, number, release_reason(news), now, envelope, stays)
+        del beds[number]

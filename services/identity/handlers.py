@@ -20,15 +20,28 @@ from services.common.envelope import Envelope
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, XuejiError
 from services.common.events import StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
-from services.common.inbox import first_delivery
-from services.identity.adapters.orm import Account, LoginAttempt, LoginSession, Student
+from services.common.inbox import first_deliveries, first_delivery
+from services.common.student_copy import read_copies
+from services.identity.adapters.orm import (
+    Account,
+    AccountGrant,
+    LoginAttempt,
+    LoginSession,
+    PasswordHistory,
+    Student,
+)
 from services.identity.domain import accounts as rules
+from services.identity.domain import grants as grant_rules
 from services.identity.domain.lockout import LoginGuard, locked_message
 from services.identity.domain.passwords import (
+    DEFAULT_MAX_AGE_DAYS,
+    HISTORY_DEPTH,
     MAX_LENGTH,
     hash_password,
+    is_expired,
     needs_rehash,
     policy_problems,
+    reuses_recent,
     verify_password,
 )
 from services.identity.domain.sessions import (
@@ -59,6 +72,11 @@ def _idle_timeout() -> timedelta:
     return timedelta(minutes=float(minutes)) if minutes else DEFAULT_IDLE_TIMEOUT
 
 
+def _max_password_age_days() -> int:
+    days = os.environ.get("IDENTITY_PASSWORD_MAX_AGE_DAYS")
+    return int(days) if days else DEFAULT_MAX_AGE_DAYS
+
+
 def _off_hub(fn: Callable[..., T], *args: Any) -> T:
     """Run CPU-heavy argon2 work in a real thread when under eventlet, so one login does
     not stall every other worker (and the AMQP heartbeats) of the service."""
@@ -76,8 +94,32 @@ def _clip(value: Any, length: int) -> str | None:
 
 # --- views ------------------------------------------------------------------------
 
-def account_view(row: Account) -> dict[str, Any]:
+def active_grants(s: Session, username: str) -> list[AccountGrant]:
+    return list(s.scalars(select(AccountGrant)
+                          .where(AccountGrant.username == username, AccountGrant.revoked_at.is_(None))
+                          .order_by(AccountGrant.id)))
+
+
+def _grant_values(rows: Sequence[AccountGrant]) -> list[grant_rules.Grant]:
+    return [grant_rules.Grant(g.role, g.scope_kind, tuple(g.scope_id_list)) for g in rows]
+
+
+def scope_of(account: Account, grants: Sequence[AccountGrant],
+             role: str | None = None) -> tuple[str, str, tuple[str, ...]]:
+    """(role, scope kind, unit ids) the account acts with: students over their own record;
+    staff in `role` (default: the account's) over all their grants of that role; no grant
+    of that role left → no data at all."""
+    role = role or account.role
+    if account.role == STUDENT:
+        kind, ids = rules.student_scope(account.username)
+        return STUDENT, kind, ids
+    scope = grant_rules.effective_scope(role, _grant_values(grants))
+    return (role, *scope) if scope else (role, "none", ())
+
+
+def account_view(row: Account, grants: Sequence[AccountGrant] = ()) -> dict[str, Any]:
     """An account as callers see it; never the password hash."""
+    _, kind, ids = scope_of(row, grants)
     return {
         "username": row.username,
         "display_name": row.display_name,
@@ -85,18 +127,32 @@ def account_view(row: Account) -> dict[str, Any]:
         "role_label": ROLE_LABELS.get(row.role, row.role),
         "active": row.active,
         "must_change_password": row.must_change_password,
-        "scope": {"kind": row.scope_kind, "ids": row.scope_id_list},
+        "scope": {"kind": kind, "ids": list(ids)},
     }
 
 
-def caller_for(account: Account, session_id: str | None = None) -> Caller:
-    """The caller context a session stands for: role and scope come from the account."""
-    if account.role == STUDENT:
-        kind, ids = rules.student_scope(account.username)
-    else:
-        kind, ids = account.scope_kind, tuple(account.scope_id_list)
-    return Caller(user_id=account.username, username=account.username, role=account.role,
+def caller_for(s: Session, account: Account, session_id: str | None = None, role: str | None = None) -> Caller:
+    """The caller context a session stands for: its role, and the scope the account's grants
+    of that role give."""
+    role, kind, ids = scope_of(account, active_grants(s, account.username), role)
+    return Caller(user_id=account.username, username=account.username, role=role,
                   scope=Scope(kind=cast(ScopeKind, kind), ids=ids), session_id=session_id)
+
+
+def password_expired(row: Account, now: datetime) -> bool:
+    return is_expired(row.password_changed_at, now, _max_password_age_days())
+
+
+def recent_hashes(s: Session, username: str) -> list[str]:
+    return list(s.scalars(select(PasswordHistory.password_hash).where(PasswordHistory.username == username)
+                          .order_by(PasswordHistory.id.desc()).limit(HISTORY_DEPTH)))
+
+
+def store_password(s: Session, row: Account, new_hash: str, now: datetime) -> None:
+    """Set the account's password and keep it in the history (for the no-reuse rule)."""
+    row.password_hash = new_hash
+    row.password_changed_at = row.updated_at = now
+    s.add(PasswordHistory(username=row.username, password_hash=new_hash, set_at=now))
 
 
 def _viewer(caller: Caller) -> rules.Viewer:
@@ -182,9 +238,10 @@ def _open_session(s: Session, row: Account, password: str, addr: str | None, now
         row.password_hash = hash_password(password)
     session_id = new_session_id()
     s.add(LoginSession(id=session_id, username=row.username, created_at=now, last_seen_at=now,
-                       remote_addr=addr))
-    return {"session_id": session_id, "caller": caller_for(row, session_id).to_dict(),
-            "must_change_password": row.must_change_password}
+                       remote_addr=addr, role=row.role))
+    return {"session_id": session_id, "caller": caller_for(s, row, session_id).to_dict(),
+            "must_change_password": row.must_change_password or password_expired(row, now),
+            "password_expired": password_expired(row, now)}
 
 
 def resolve_session(db: Database, session_id: Any) -> dict[str, Any]:
@@ -200,7 +257,9 @@ def resolve_session(db: Database, session_id: Any) -> dict[str, Any]:
             raise Unauthenticated(SESSION_GONE)
         expired = is_idle_expired(row.last_seen_at, now, _idle_timeout())
         touch = needs_touch(row.last_seen_at, now)
-        caller = caller_for(account, session_id)
+        caller = caller_for(s, account, session_id, row.role)
+        # The gateway lets such a session do nothing but change the password (I3).
+        must_change = account.must_change_password or password_expired(account, now)
     if expired:
         with db.transaction() as s:
             s.execute(update(LoginSession).where(LoginSession.id == session_id, LoginSession.ended_at.is_(None))
@@ -213,7 +272,7 @@ def resolve_session(db: Database, session_id: Any) -> dict[str, Any]:
                       .where(LoginSession.id == session_id, LoginSession.ended_at.is_(None),
                              LoginSession.last_seen_at <= now - TOUCH_INTERVAL)
                       .values(last_seen_at=now))
-    return caller.to_dict()
+    return {**caller.to_dict(), "must_change_password": must_change}
 
 
 def logout(db: Database, session_id: Any) -> None:
@@ -227,7 +286,7 @@ def logout(db: Database, session_id: Any) -> None:
         row.ended_at = now
         account = s.get(Account, row.username)
         if account is not None:
-            audit(s, caller_for(account, session_id), "session.logout", row.username)
+            audit(s, caller_for(s, account, session_id, row.role), "session.logout", row.username)
 
 
 # --- accounts ---------------------------------------------------------------------
@@ -243,7 +302,7 @@ def get_account(db: Database, caller: Caller, username: Any) -> dict[str, Any]:
         place = rules.StudentPlace(student.college_code, student.class_code) if student else None
         if not rules.may_view_account(viewer, row.username, row.role, place):
             raise Forbidden(NOT_YOURS)
-        return account_view(row)
+        return account_view(row, active_grants(s, row.username))
 
 
 def count_accounts(db: Database, caller: Caller, active: bool | None = None) -> dict[str, int]:
@@ -275,6 +334,11 @@ def create_account(db: Database, caller: Caller, username: Any, display_name: An
     problems += _new_password_problems(password, username)
     if problems:
         raise Invalid("；".join(problems))
+    grant = grant_rules.Grant(role, scope_kind, tuple(ids))
+    if role != STUDENT:
+        refusal = grant_rules.may_grant(_viewer(caller), username, grant)
+        if refusal:
+            raise Forbidden(refusal)
     password_hash = _off_hub(hash_password, password)
     now = _now()
     try:
@@ -282,15 +346,16 @@ def create_account(db: Database, caller: Caller, username: Any, display_name: An
             if s.get(Account, username) is not None:
                 raise Conflict(f"账号 {username} 已存在")
             row = Account(
-                username=username, display_name=display_name.strip(), role=role, scope_kind=scope_kind,
-                scope_ids=json.dumps(ids, ensure_ascii=False), active=True, password_hash=password_hash,
-                must_change_password=not caller.is_system(), failed_logins=0,
-                password_changed_at=now, created_at=now, updated_at=now,
+                username=username, display_name=display_name.strip(), role=role, active=True,
+                must_change_password=not caller.is_system(), failed_logins=0, created_at=now, updated_at=now,
             )
             s.add(row)
+            store_password(s, row, password_hash, now)
+            grants = [add_grant(s, caller, username, grant, now)] if role != STUDENT else []
             s.flush()
-            audit(s, caller, "account.create", username, None, row.snapshot())
-            return account_view(row)
+            audit(s, caller, "account.create", username, None,
+                  {**row.snapshot(), "grants": [g.view() for g in grants]})
+            return account_view(row, grants)
     except IntegrityError:  # created concurrently by another request
         raise Conflict(f"账号 {username} 已存在") from None
 
@@ -308,6 +373,11 @@ def change_password(db: Database, caller: Caller, old_password: Any, new_passwor
     problems = _new_password_problems(new_password, caller.username)
     if not problems and new_password == old:
         problems.append("新密码不能与原密码相同")
+    if not problems:
+        with db.reading() as s:
+            recent = recent_hashes(s, caller.username)
+        if _off_hub(reuses_recent, new_password, recent):
+            problems.append(f"新密码不能与最近{HISTORY_DEPTH}次使用过的密码相同")
     if problems:
         raise Invalid("；".join(problems))
     new_hash = _off_hub(hash_password, new_password)
@@ -317,39 +387,66 @@ def change_password(db: Database, caller: Caller, old_password: Any, new_passwor
         if row is None or row.password_hash != seen_hash:
             raise Conflict("密码已被修改，请重新操作")
         before = row.snapshot()
-        row.password_hash = new_hash
+        store_password(s, row, new_hash, now)
         row.must_change_password = False
-        row.password_changed_at = row.updated_at = now
         ended = _end_sessions(s, row.username, now, keep=caller.session_id)
         audit(s, caller, "account.change_password", row.username, before,
               {**row.snapshot(), "sessions_ended": ended})
-        return account_view(row)
+        return account_view(row, active_grants(s, row.username))
 
 
 def set_password(db: Database, caller: Caller, username: Any, new_password: Any) -> dict[str, Any]:
     """An administrator sets an account's password: it is unlocked and its sessions end.
-    The owner must change it at next login unless the system itself set it."""
+    The owner must change it at next login unless the system itself set it. Who may do it
+    follows the reset rules (I4)."""
     caller.require_role(STUDENT_AFFAIRS)
     if not isinstance(username, str) or not username:
         raise NotFound(NO_ACCOUNT)
+    check_may_reset(db, caller, username)
     problems = _new_password_problems(new_password, username)
     if problems:
         raise Invalid("；".join(problems))
-    new_hash = _off_hub(hash_password, new_password)
+    return _replace_password(db, caller, username, _off_hub(hash_password, new_password), "account.set_password")
+
+
+def check_may_reset(db: Database, caller: Caller, username: str) -> None:
+    """Forbidden unless the caller may reset this account's password (I4); unknown accounts
+    are NotFound only for those who administer every account."""
+    viewer = _viewer(caller)
+    with db.reading() as s:
+        row = s.get(Account, username)
+        if row is None:
+            raise NotFound(NO_ACCOUNT) if rules.administers_accounts(viewer) else Forbidden(NOT_YOURS)
+        student = s.get(Student, row.username) if row.role == STUDENT else None
+        place = rules.StudentPlace(student.college_code, student.class_code) if student else None
+        if not rules.may_reset_password(viewer, row.username, row.role, place):
+            raise Forbidden("无权重置该账号的密码")
+
+
+def _replace_password(db: Database, caller: Caller, username: str, new_hash: str, action: str,
+                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     now = _now()
     with db.transaction() as s:
         row = s.get(Account, username, with_for_update=True)
         if row is None:
             raise NotFound(NO_ACCOUNT)
         before = row.snapshot()
-        row.password_hash = new_hash
+        store_password(s, row, new_hash, now)
         row.must_change_password = not caller.is_system()
         row.failed_logins, row.locked_until = 0, None
-        row.password_changed_at = row.updated_at = now
         ended = _end_sessions(s, row.username, now)
-        audit(s, caller, "account.set_password", row.username, before,
-              {**row.snapshot(), "sessions_ended": ended})
-        return account_view(row)
+        audit(s, caller, action, row.username, before,
+              {**row.snapshot(), "sessions_ended": ended, **(extra or {})})
+        return account_view(row, active_grants(s, row.username))
+
+
+def add_grant(s: Session, caller: Caller, username: str, grant: grant_rules.Grant, now: datetime) -> AccountGrant:
+    row = AccountGrant(username=username, role=grant.role, scope_kind=grant.scope_kind,
+                       scope_ids=json.dumps(list(grant.scope_ids), ensure_ascii=False),
+                       granted_by=caller.username, granted_at=now)
+    s.add(row)
+    s.flush()
+    return row
 
 
 # --- roster events (I5) -----------------------------------------------------------
@@ -372,12 +469,17 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if student.last_change_id is None:  # a status change already applied is newer
             student.left = payload.left
         student.updated_at = now
-        if s.get(Account, number) is not None:
+        existing = s.get(Account, number)
+        if existing is not None:
+            # roster sends the registration again when a record is corrected: follow the name
+            if existing.role == STUDENT and existing.display_name != payload.name:
+                before = existing.snapshot()
+                existing.display_name, existing.updated_at = payload.name, now
+                audit(s, system_caller(SERVICE, envelope.correlation_id), "account.rename_person", number, before,
+                      {**existing.snapshot(), "event_id": str(envelope.event_id)})
             return
-        kind, ids = rules.student_scope(number)
         account = Account(
-            username=number, display_name=payload.name, role=STUDENT, scope_kind=kind,
-            scope_ids=json.dumps(list(ids)), active=not student.left, password_hash=None,
+            username=number, display_name=payload.name, role=STUDENT, active=not student.left, password_hash=None,
             must_change_password=True, failed_logins=0, created_at=now, updated_at=now,
             # Registered as already gone (e.g. a late import of a graduate).
             deactivated_reason="注册时已离校" if student.left else None,
@@ -388,46 +490,54 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
               {**account.snapshot(), "event_id": str(envelope.event_id)})
 
 
-def on_student_status_changed(db: Database, envelope: Envelope) -> None:
+def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
+    """Several status changes (a batch) apply in one transaction, all or none."""
+    with db.transaction() as s, s.no_autoflush:
+        fresh = first_deliveries(s, envelopes, "identity.on_student_status_changed")
+        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        numbers = {p.student_number for p in payloads}
+        students = read_copies(s, Student, numbers)
+        accounts = {a.username: a for a in s.scalars(select(Account).where(Account.username.in_(numbers)))}
+        for envelope, payload in zip(fresh, payloads, strict=True):
+            _apply_status_change(s, envelope, payload, students.get(payload.student_number),
+                                 accounts.get(payload.student_number))
+
+
+def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusChanged,
+                         student: Student | None, account: Account | None) -> None:
     """Leaving deactivates the account and ends its sessions; revoking that change
     reactivates it."""
-    payload = StudentStatusChanged.model_validate(envelope.payload)
     number = payload.student_number
     change = rules.StatusChange(change_id=payload.change_id, left=payload.left,
                                 revokes_change_id=payload.revokes_change_id)
     now = _now()
-    with db.transaction() as s:
-        if not first_delivery(s, envelope, "identity.on_student_status_changed"):
-            return
-        student = s.get(Student, number)
-        account = s.get(Account, number)
-        if student is None or account is None:
-            # Its student.registered is still on its way (another queue): fail, so the
-            # event is retried and, failing that, kept in the dead-letter queue.
-            raise NotFound(f"还没有学号 {number} 的账号，稍后重试")
-        if not rules.is_newer_change(student.last_change_id, change.change_id):
-            return
-        student.left = change.left
-        student.last_change_id = change.change_id
-        student.updated_at = now
-        status = rules.AccountStatus(active=account.active, deactivated_by_event=account.deactivated_by_event,
-                                     role=account.role)
-        transition = rules.transition_for(status, change)
-        if transition is rules.Transition.NONE:
-            return
-        before = account.snapshot()
-        after: dict[str, Any] = {"event_id": str(envelope.event_id), "new_status": payload.new_status}
-        if transition is rules.Transition.DEACTIVATE:
-            account.active = False
-            account.deactivated_reason = f"学籍异动（{payload.new_status}）：{payload.reason}"
-            account.deactivated_by_event = change.change_id
-            after["sessions_ended"] = _end_sessions(s, number, now)
-            action = "account.deactivate"
-        else:
-            account.active = True
-            account.deactivated_reason = None
-            account.deactivated_by_event = None
-            action = "account.reactivate"
-        account.updated_at = now
-        audit(s, system_caller(SERVICE, envelope.correlation_id), action, number, before,
-              {**account.snapshot(), **after})
+    if student is None or account is None:
+        # Its student.registered is still on its way (another queue): fail, so the
+        # event is retried and, failing that, kept in the dead-letter queue.
+        raise NotFound(f"还没有学号 {number} 的账号，稍后重试")
+    if not rules.is_newer_change(student.last_change_id, change.change_id):
+        return
+    student.left = change.left
+    student.last_change_id = change.change_id
+    student.updated_at = now
+    status = rules.AccountStatus(active=account.active, deactivated_by_event=account.deactivated_by_event,
+                                 role=account.role)
+    transition = rules.transition_for(status, change)
+    if transition is rules.Transition.NONE:
+        return
+    before = account.snapshot()
+    after: dict[str, Any] = {"event_id": str(envelope.event_id), "new_status": payload.new_status}
+    if transition is rules.Transition.DEACTIVATE:
+        account.active = False
+        account.deactivated_reason = f"学籍异动（{payload.new_status}）：{payload.reason}"
+        account.deactivated_by_event = change.change_id
+        after["sessions_ended"] = _end_sessions(s, number, now)
+        action = "account.deactivate"
+    else:
+        account.active = True
+        account.deactivated_reason = None
+        account.deactivated_by_event = None
+        action = "account.reactivate"
+    account.updated_at = now
+    audit(s, system_caller(SERVICE, envelope.correlation_id), action, number, before,
+          {**account.snapshot(), **after})

@@ -30,7 +30,7 @@ from services.roster.domain.clearance import (
     identity_mismatch,
     parse,
 )
-from services.roster.handlers import change_status, latest_change
+from services.roster.handlers import change_status, latest_change, publish_status_change, stage_status_change
 
 CLEARANCE = Actor(kind="external", id="clearance", name="离校系统")
 
@@ -52,21 +52,117 @@ STATE_LABELS = {
 
 def receive(db: Database, routing_key: str, body: Any) -> str:
     """Record and apply one clearance event; returns its state ('duplicate' if seen)."""
-    event_id = event_id_of(body)
-    now = datetime.now(UTC)
+    return receive_many(db, routing_key, [body])[0]
+
+
+def receive_many(db: Database, routing_key: str, bodies: list[Any]) -> list[str]:
+    """Record and apply clearance events in one transaction (all or none), in order.
+
+    Completions (the bulk of a graduation day) are looked up in a few queries for the
+    whole batch and their status changes flushed together; revocations, rare and
+    dependent on earlier rows, go one by one. A concurrent duplicate (another instance)
+    fails the batch on the unique event_id; each event is then retried alone.
+    """
     with db.transaction() as s:
-        if event_id and s.scalar(select(ClearanceEvent.id).where(ClearanceEvent.event_id == event_id)):
-            return "duplicate"
-        row = ClearanceEvent(event_id=event_id, routing_key=routing_key,
-                             body=json.dumps(body, ensure_ascii=False, default=str),
-                             state=UNMATCHED, attempts=1, received_at=now, updated_at=now)
-        s.add(row)
-        s.flush()  # a concurrent duplicate fails here on the unique event_id
-        _process(s, row)
-        return row.state
+        if routing_key != "clearance.completed":
+            return [_receive(s, routing_key, body, _Direct(s)) for body in bodies]
+        with s.no_autoflush:
+            batch = _Batch(s, bodies)
+            states = [_receive(s, routing_key, body, batch) for body in bodies]
+            batch.publish()
+        return states
 
 
-def _process(s: Session, row: ClearanceEvent) -> None:
+class _Direct:
+    """Lookups and status changes straight against the session (one event at a time)."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    def seen(self, event_id: str) -> bool:
+        return self.s.scalar(select(ClearanceEvent.id).where(ClearanceEvent.event_id == event_id)) is not None
+
+    def added(self, row: ClearanceEvent) -> None:
+        self.s.flush()  # a concurrent duplicate fails here on the unique event_id
+
+    def revocation_of(self, row: ClearanceEvent, event_id: str) -> ClearanceEvent | None:
+        return self.s.scalars(select(ClearanceEvent).where(
+            ClearanceEvent.revokes_event_id == event_id, ClearanceEvent.id != row.id)).first()
+
+    def student(self, number: str) -> Student | None:
+        return self.s.get(Student, number)
+
+    def graduate(self, row: ClearanceEvent, student: Student, event: ClearanceCompleted) -> None:
+        change = change_status(self.s, student, event.new_status, **_graduation(event))
+        row.change_id = change.id
+
+
+class _Batch(_Direct):
+    """The same lookups answered from a few queries made for the whole batch."""
+
+    def __init__(self, s: Session, bodies: list[Any]) -> None:
+        super().__init__(s)
+        ids = [i for i in map(event_id_of, bodies) if i]
+        numbers = {b["student_number"] for b in bodies
+                   if isinstance(b, dict) and isinstance(b.get("student_number"), str)}
+        self._seen = set(s.scalars(select(ClearanceEvent.event_id).where(ClearanceEvent.event_id.in_(ids))))
+        self._revocations = {r.revokes_event_id: r for r in s.scalars(
+            select(ClearanceEvent).where(ClearanceEvent.revokes_event_id.in_(ids)))}
+        self._students = {r.student_number: r for r in s.scalars(
+            select(Student).where(Student.student_number.in_(numbers)))}
+        self._staged: list[tuple[ClearanceEvent, StatusChange, str]] = []
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self._seen
+
+    def added(self, row: ClearanceEvent) -> None:
+        if row.event_id:
+            self._seen.add(row.event_id)
+
+    def revocation_of(self, row: ClearanceEvent, event_id: str) -> ClearanceEvent | None:
+        return self._revocations.get(event_id)
+
+    def student(self, number: str) -> Student | None:
+        return self._students.get(number)
+
+    def graduate(self, row: ClearanceEvent, student: Student, event: ClearanceCompleted) -> None:
+        details = _graduation(event)
+        correlation_id = details.pop("correlation_id")
+        change = stage_status_change(self.s, student, event.new_status, **details)
+        self._staged.append((row, change, correlation_id))
+
+    def publish(self) -> None:
+        """One flush gives every staged change its id; then their events go to the outbox."""
+        self.s.flush()
+        for row, change, correlation_id in self._staged:
+            row.change_id = change.id
+            publish_status_change(self.s, change, actor=CLEARANCE, correlation_id=correlation_id)
+
+
+def _graduation(event: ClearanceCompleted) -> dict[str, Any]:
+    return {
+        "reason": f"离校系统办结：{st.label(event.new_status)}（批次 {event.batch}）",
+        "effective_at": event.occurred_at, "actor": CLEARANCE,
+        "evidence": f"clearance_event:{event.event_id}", "correlation_id": event.event_id,
+    }
+
+
+def _receive(s: Session, routing_key: str, body: Any, lookups: _Direct) -> str:
+    event_id = event_id_of(body)
+    if event_id and lookups.seen(event_id):
+        return "duplicate"
+    now = datetime.now(UTC)
+    row = ClearanceEvent(event_id=event_id, routing_key=routing_key,
+                         body=json.dumps(body, ensure_ascii=False, default=str),
+                         state=UNMATCHED, attempts=1, received_at=now, updated_at=now)
+    s.add(row)
+    lookups.added(row)
+    _process(s, row, lookups)
+    return row.state
+
+
+def _process(s: Session, row: ClearanceEvent, lookups: _Direct | None = None) -> None:
+    lookups = lookups or _Direct(s)
     row.updated_at = datetime.now(UTC)
     row.problem = None
     try:
@@ -76,23 +172,21 @@ def _process(s: Session, row: ClearanceEvent) -> None:
         return
     row.student_number = event.student_number
     if isinstance(event, ClearanceCompleted):
-        _apply_completed(s, row, event)
+        _apply_completed(row, event, lookups)
     else:
         row.revokes_event_id = event.revokes_event_id
         _apply_revoked(s, row, event)
 
 
-def _apply_completed(s: Session, row: ClearanceEvent, event: ClearanceCompleted) -> None:
-    revocation = s.scalars(select(ClearanceEvent).where(
-        ClearanceEvent.revokes_event_id == event.event_id,
-        ClearanceEvent.id != row.id)).first()
+def _apply_completed(row: ClearanceEvent, event: ClearanceCompleted, lookups: _Direct) -> None:
+    revocation = lookups.revocation_of(row, event.event_id)
     if revocation is not None:
         row.state, row.problem = WITHDRAWN, "该离校事件在到达前已被撤销，未执行"
         if revocation.state in OPEN_STATES:
             revocation.state = RESOLVED
             revocation.problem = "被撤销的离校事件后到，已不执行"
         return
-    student = s.get(Student, event.student_number)
+    student = lookups.student(event.student_number)
     if student is None:
         row.state, row.problem = UNMATCHED, f"学号 {event.student_number} 在学籍中不存在"
         return
@@ -107,13 +201,8 @@ def _apply_completed(s: Session, row: ClearanceEvent, event: ClearanceCompleted)
     if refusal:
         row.state, row.problem = CONFLICT, refusal
         return
-    change = change_status(
-        s, student, event.new_status,
-        reason=f"离校系统办结：{st.label(event.new_status)}（批次 {event.batch}）",
-        effective_at=event.occurred_at, actor=CLEARANCE,
-        evidence=f"clearance_event:{event.event_id}", correlation_id=event.event_id,
-    )
-    row.state, row.change_id = APPLIED, change.id
+    row.state = APPLIED
+    lookups.graduate(row, student, event)
 
 
 def _apply_revoked(s: Session, row: ClearanceEvent, event: ClearanceRevoked) -> None:

@@ -54,7 +54,7 @@ def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]]) 
             row.name = str(unit["name"])
             row.parent_code = unit.get("parent_code")
             audit(s, caller, "org.upsert", row.code, before,
-                  {"name": row.name, "kind": row.kind, "parent_code": row.parent_code})
+                  {"name": row.name, "kind": row.kind, "parent_code": row.parent_code}, chain=True)
     return {"saved": len(units)}
 
 
@@ -102,7 +102,7 @@ def register_students(db: Database, caller: Caller, rows: list[dict[str, Any]]) 
             s.flush()
             record_event(s, _registered_event(student, caller))
             audit(s, caller, "student.register", student.student_number, None,
-                  {"name": student.name, "class_code": student.class_code})
+                  {"name": student.name, "class_code": student.class_code}, chain=True)
             registered += 1
     return {"registered": registered, "existing": existing}
 
@@ -157,8 +157,9 @@ def _scope_filter(caller: Caller) -> Any:
 
 
 def search_students(db: Database, caller: Caller, q: str = "", page: int = 1,
-                    per_page: int = 20) -> dict[str, Any]:
-    """Students in the caller's scope matching `q` (number prefix or part of the name)."""
+                    per_page: int = 20, class_code: str = "", status: str = "") -> dict[str, Any]:
+    """Students in the caller's scope matching `q` (number prefix, part of the name or the full
+    ID number), optionally one class and one status (R19)."""
     if page < 1 or not 1 <= per_page <= 100:
         raise Invalid("分页参数无效：page ≥ 1，1 ≤ per_page ≤ 100")
     query = select(Student)
@@ -167,7 +168,12 @@ def search_students(db: Database, caller: Caller, q: str = "", page: int = 1,
         query = query.where(scope)
     q = (q or "").strip()
     if q:
-        query = query.where(or_(Student.student_number.startswith(q), Student.name.contains(q)))
+        query = query.where(or_(Student.student_number.startswith(q), Student.name.contains(q),
+                                Student.national_id == q.upper()))
+    if class_code:
+        query = query.where(Student.class_code == class_code)
+    if status:
+        query = query.where(Student.status == status)
     with db.reading() as s:
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = s.scalars(query.order_by(Student.student_number)
@@ -181,6 +187,20 @@ def change_status(s: Session, student: Student, new_status: str, *, reason: str,
                   effective_at: datetime, actor: Actor, evidence: str | None,
                   correlation_id: str | None, revokes: StatusChange | None = None) -> StatusChange:
     """Apply a status change and publish it (outbox), inside the caller's transaction."""
+    change = stage_status_change(s, student, new_status, reason=reason, effective_at=effective_at,
+                                 actor=actor, evidence=evidence, revokes=revokes)
+    s.flush()  # the change's id orders it for every consumer
+    publish_status_change(s, change, actor=actor, correlation_id=correlation_id)
+    return change
+
+
+def stage_status_change(s: Session, student: Student, new_status: str, *, reason: str,
+                        effective_at: datetime, actor: Actor, evidence: str | None,
+                        revokes: StatusChange | None = None) -> StatusChange:
+    """The change itself, not yet flushed; `publish_status_change` once it has its id.
+
+    Batches stage many changes, flush once, then publish them all.
+    """
     change = StatusChange(
         student_number=student.student_number, old_status=student.status,
         new_status=new_status, reason=reason, effective_at=effective_at,
@@ -191,18 +211,22 @@ def change_status(s: Session, student: Student, new_status: str, *, reason: str,
     s.add(change)
     student.status = new_status
     student.updated_at = change.created_at
-    s.flush()
+    return change
+
+
+def publish_status_change(s: Session, change: StatusChange, *, actor: Actor,
+                          correlation_id: str | None) -> None:
+    assert change.id is not None, "flush the change first"
     record_event(s, new_event(
         "student.status_changed",
         StudentStatusChanged(
-            student_number=student.student_number, change_id=change.id,
-            old_status=change.old_status, new_status=new_status,
-            left=st.has_left(new_status), reason=reason, effective_at=effective_at,
+            student_number=change.student_number, change_id=change.id,
+            old_status=change.old_status, new_status=change.new_status,
+            left=st.has_left(change.new_status), reason=change.reason, effective_at=change.effective_at,
             revokes_change_id=change.revokes_change_id,
         ),
         source=SOURCE, actor=actor, correlation_id=correlation_id,
     ))
-    return change
 
 
 def latest_change(s: Session, student_number: str) -> StatusChange | None:

@@ -12,8 +12,8 @@ from services.common.envelope import Envelope
 from services.common.errors import Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
-from services.common.inbox import first_delivery
-from services.common.student_copy import copy_registration
+from services.common.inbox import first_deliveries, first_delivery
+from services.common.student_copy import copy_registration, read_copies
 from services.transfer.adapters.orm import Student
 from services.transfer.domain import students
 
@@ -70,19 +70,25 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         row.updated_at = datetime.now(UTC)
 
 
-def on_student_status_changed(db: Database, envelope: Envelope) -> None:
-    payload = StudentStatusChanged.model_validate(envelope.payload)
-    with db.transaction() as s:
-        if not first_delivery(s, envelope, "transfer.on_student_status_changed"):
-            return
-        row = s.get(Student, payload.student_number)
-        if row is None:
-            # Its student.registered is still on its way (another queue): fail, so the
-            # event is retried and, failing that, kept in the dead-letter queue.
-            raise NotFound(f"学号 {payload.student_number} 尚未同步，稍后重试")
-        if not students.is_newer_change(row.last_change_id, payload.change_id):
-            return
-        row.status = payload.new_status
-        row.left = payload.left
-        row.last_change_id = payload.change_id
-        row.updated_at = datetime.now(UTC)
+def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
+    """Apply roster's status changes to the read copy. Several events (a batch) apply in one
+    transaction, all or none."""
+    with db.transaction() as s, s.no_autoflush:
+        fresh = first_deliveries(s, envelopes, "transfer.on_student_status_changed")
+        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        rows = read_copies(s, Student, {p.student_number for p in payloads})
+        for payload in payloads:
+            _apply_status_change(payload, rows.get(payload.student_number))
+
+
+def _apply_status_change(payload: StudentStatusChanged, row: Student | None) -> None:
+    if row is None:
+        # Its student.registered is still on its way (another queue): fail, so the
+        # event is retried and, failing that, kept in the dead-letter queue.
+        raise NotFound(f"学号 {payload.student_number} 尚未同步，稍后重试")
+    if not students.is_newer_change(row.last_change_id, payload.change_id):
+        return
+    row.status = payload.new_status
+    row.left = payload.left
+    row.last_change_id = payload.change_id
+    row.updated_at = datetime.now(UTC)

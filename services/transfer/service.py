@@ -7,18 +7,25 @@ from typing import Any
 from nameko.rpc import rpc
 
 from services.common.caller import require_caller
-from services.common.entrypoints import event_handler
+from services.common.entrypoints import batch_event_handler, event_handler
 from services.common.envelope import parse_envelope
-from services.common.nameko_deps import CallerProvider, DatabaseProvider, OutboxRelayProvider
+from services.common.nameko_deps import (
+    CallerProvider,
+    DatabaseProvider,
+    MetricsProvider,
+    Observable,
+    OutboxRelayProvider,
+)
 from services.transfer import handlers
 
 
-class TransferService:
+class TransferService(Observable):
     name = "transfer"
 
     db = DatabaseProvider("transfer")
     caller = CallerProvider()
     relay = OutboxRelayProvider("transfer")
+    observer = MetricsProvider("transfer")
 
     @rpc
     def health(self) -> dict[str, Any]:
@@ -32,6 +39,6 @@ class TransferService:
     def on_student_registered(self, body: Any) -> None:
         handlers.on_student_registered(self.db, parse_envelope(body))
 
-    @event_handler("roster", "student.status_changed")
-    def on_student_status_changed(self, body: Any) -> None:
-        handlers.on_student_status_changed(self.db, parse_envelope(body))
+    @batch_event_handler("roster", "student.status_changed")
+    def on_student_status_changed(self, bodies: list[Any]) -> None:
+        handlers.on_student_status_changed(self.db, *map(parse_envelope, bodies))

@@ -62,3 +62,34 @@ def test_roster_events_feed_the_register_read_by_rpc(fresh_amqp_uri: str, contai
     with ServiceRpcProxy("aid", rpc_config, context_data=outsider) as aid:
         with pytest.raises(Forbidden):
             aid.enrolled_student(number)
+
+
+def test_the_review_chain_over_rpc_with_each_callers_context(amqp_uri: str, container_factory: Any,
+                                                             migrated_db: Callable[[str], Database]) -> None:
+    from services.aid.tests.flow import CLASS, YEAR, allocate, enrol, identify, number
+
+    db = migrated_db("aid")
+    student_number = number(1)
+    enrol(db, student_number)
+    identify(db, student_number)
+    allocate(db, "GJZXJ", 1)
+    container = container_factory(AidService, config(amqp_uri, db))
+    container.start()
+
+    def as_(role: str, kind: str = "institution", *ids: str) -> dict[str, str]:
+        return {CONTEXT_KEY: caller(role, kind, *ids).to_header()}
+
+    rpc_config = {"AMQP_URI": amqp_uri}
+    with ServiceRpcProxy("aid", rpc_config, context_data=as_("student", "self", student_number)) as aid:
+        app = aid.apply({"student_number": student_number, "programme_code": "GJZXJ", "academic_year": YEAR,
+                         "statement": "申请"})
+    for role, kind, ids in (("counselor", "classes", (CLASS,)), ("deputy_secretary", "college", ("01",)),
+                            ("aid_operator", "institution", ()), ("aid_auditor", "institution", ())):
+        with ServiceRpcProxy("aid", rpc_config, context_data=as_(role, kind, *ids)) as aid:
+            app = aid.review(app["id"], "approve", "")
+    assert app["status"] == "audited"
+    with ServiceRpcProxy("aid", rpc_config, context_data=as_("housing_centre")) as aid:
+        with pytest.raises(Forbidden):
+            aid.get_application(app["id"])
+    with ServiceRpcProxy("aid", rpc_config, context_data=as_("aid_operator")) as aid:
+        assert aid.aided_register(YEAR)["total"] == 1

@@ -12,7 +12,7 @@ import pytest
 from kombu import Connection, Exchange
 
 from services.common.deadletters import list_dead_letters, replay
-from services.common.entrypoints import event_handler
+from services.common.entrypoints import batch_event_handler, event_handler
 from services.common.envelope import Actor, new_event, parse_envelope
 from services.common.events import StudentStatusChanged
 from services.common.topology import bindings_of, declare
@@ -102,3 +102,78 @@ def test_invalid_event_is_dead_lettered_without_retries(flaky: Any, fresh_amqp_u
     [dead] = list_dead_letters(fresh_amqp_uri, [QUEUE])
     assert dead.attempts == 1 and "InvalidEvent" in dead.error
     assert dead.event_id == bad["event_id"]
+
+
+# --- batch_event_handler ------------------------------------------------------------------
+BATCHES: list[list[str]] = []
+APPLIED: Counter[str] = Counter()
+
+
+class BatchService:
+    """A use case that is all-or-nothing per batch, as the real ones are (one transaction)."""
+
+    name = "batchy"
+
+    @batch_event_handler("roster", "student.status_changed", max_attempts=2, batch_size=50)
+    def on_status_changed(self, bodies: list[Any]) -> None:
+        numbers = [parse_envelope(b).payload["student_number"] for b in bodies]
+        BATCHES.append(numbers)
+        for number in numbers:
+            CALLS[number] += 1
+            if CALLS[number] <= FAIL_UNTIL.get(number, 0):
+                raise RuntimeError(f"boom {number}")
+        APPLIED.update(numbers)  # reached only when the whole batch succeeds
+
+
+BATCH_QUEUE = "evt-roster-student.status_changed--batchy.on_status_changed"
+
+
+@pytest.fixture
+def batchy(fresh_amqp_uri: str, container_factory: Any) -> Any:
+    CALLS.clear()
+    FAIL_UNTIL.clear()
+    BATCHES.clear()
+    APPLIED.clear()
+    assert [b.queue for b in declare(fresh_amqp_uri, bindings_of([BatchService]))] == [BATCH_QUEUE]
+    return container_factory(BatchService, {"AMQP_URI": fresh_amqp_uri})
+
+
+def publish_many(uri: str, numbers: list[str]) -> None:
+    with Connection(uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        for number in numbers:
+            producer.publish(json.dumps(event(number)), exchange=Exchange("roster.events", "topic", durable=True),
+                             routing_key="student.status_changed", content_type="application/json",
+                             delivery_mode=2)
+
+
+def test_waiting_events_are_handed_over_together_up_to_the_batch_size(batchy: Any, fresh_amqp_uri: str) -> None:
+    numbers = [f"2023010{i:05d}" for i in range(300)]
+    publish_many(fresh_amqp_uri, numbers)  # queued before the consumer starts
+    batchy.start()
+    wait_until(lambda: len(APPLIED) == 300)
+    assert sorted(APPLIED) == numbers and set(APPLIED.values()) == {1}
+    assert max(len(b) for b in BATCHES) == 50
+    assert len(BATCHES) < 30  # far fewer hand-overs than events
+    assert list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE]) == []
+
+
+def test_a_lone_event_is_not_kept_waiting_for_company(batchy: Any, fresh_amqp_uri: str) -> None:
+    batchy.start()
+    publish_many(fresh_amqp_uri, ["202301010101"])
+    wait_until(lambda: APPLIED["202301010101"] == 1, timeout=2)
+    assert BATCHES == [["202301010101"]]
+
+
+def test_one_failing_event_does_not_hold_back_its_batch(batchy: Any, fresh_amqp_uri: str) -> None:
+    numbers = [f"2023010{i:05d}" for i in range(40)]
+    FAIL_UNTIL[numbers[7]] = 999
+    publish_many(fresh_amqp_uri, numbers)
+    batchy.start()
+    # The batch fails as a whole; each event is then run alone: 39 apply, the bad one is
+    # retried (max_attempts=2) and dead-lettered with its own count.
+    wait_until(lambda: len(list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE])) == 1)
+    wait_until(lambda: len(APPLIED) == 39)
+    assert numbers[7] not in APPLIED and set(APPLIED.values()) == {1}
+    [dead] = list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE])
+    assert dead.attempts == 2 and f"boom {numbers[7]}" in dead.error

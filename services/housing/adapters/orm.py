@@ -34,6 +34,13 @@ class Base(DeclarativeBase):
     pass
 
 
+class Campus(Base):
+    __tablename__ = "campuses"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+
+
 class Building(Base):
     __tablename__ = "buildings"
 
@@ -41,6 +48,8 @@ class Building(Base):
     name: Mapped[str] = mapped_column(String(32))
     # 'M' 男生楼, 'F' 女生楼, 'mixed' 混合楼
     gender_policy: Mapped[str] = mapped_column(String(8))
+    campus_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    floors: Mapped[int | None] = mapped_column(Integer)
 
 
 class Room(Base):
@@ -50,6 +59,11 @@ class Room(Base):
     building_code: Mapped[str] = mapped_column(ForeignKey("buildings.code"))
     room_no: Mapped[str] = mapped_column(String(16))
     capacity: Mapped[int] = mapped_column(Integer)
+    floor: Mapped[int | None] = mapped_column(Integer)
+    room_type: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    fee: Mapped[int | None] = mapped_column(Integer)  # yuan per year
+    # The college the room is allocated to (H1); None: open to every college.
+    college_code: Mapped[str | None] = mapped_column(String(16), index=True)
 
     building: Mapped[Building] = relationship(lazy="joined", innerjoin=True)
 
@@ -66,10 +80,17 @@ class Bed(Base):
     # One bed per student: a second bed for the same student fails at the database too.
     occupant: Mapped[str | None] = mapped_column(String(20), unique=True)
     occupied_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A college for this bed alone (H1), overriding its room's allocation.
+    college_code: Mapped[str | None] = mapped_column(String(16))
 
     room: Mapped[Room] = relationship(lazy="joined", innerjoin=True)
 
     __table_args__ = (UniqueConstraint("room_id", "bed_no", name="uq_beds_room_bed"),)
+
+    @property
+    def allocated_to(self) -> str | None:
+        """The college the bed is allocated to: its own, else its room's (None: any college)."""
+        return self.college_code or self.room.college_code
 
 
 class Occupancy(Base):
@@ -84,6 +105,9 @@ class Occupancy(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why the stay ended: the roster status that released it (e.g. 'graduated'), later 'moved'.
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why a student was put in a room allocated to another college.
+    override_reason: Mapped[str | None] = mapped_column(String(200))
 
     bed: Mapped[Bed] = relationship(lazy="joined", innerjoin=True)
 

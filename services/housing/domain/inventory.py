@@ -152,3 +152,68 @@ def plan_new_beds(
                           f"床位数不能超过容量")
         plan.append(spec)
     return plan
+
+
+# --- campuses, buildings and rooms beyond their beds (H1) -------------------------------
+MAX_FEE = 100_000  # yuan per year; more is a typing mistake
+_COLLEGE = re.compile(r"^[0-9A-Za-z]{1,16}$")
+ROOM_FIELDS = ("floor", "room_type", "fee", "college_code")
+
+
+@dataclass(frozen=True)
+class RoomDetails:
+    """What the housing centre keeps of a room besides its beds: floor, type (e.g. 四人间),
+    yearly fee in yuan, and the college it is allocated to (None: open to every college)."""
+
+    floor: int | None = None
+    room_type: str = ""
+    fee: int | None = None
+    college_code: str | None = None
+
+
+def check_code(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _CODE.match(value.strip()):
+        raise Refusal(f"{what}只能由字母、数字和下划线组成，最长 16 位")
+    return value.strip()
+
+
+def check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 32 or "-" in value:
+        raise Refusal(f"{what}必须填写，最多 32 个字，且不能含“-”")
+    return value.strip()
+
+
+def check_policy(value: Any) -> str:
+    if value not in GENDER_POLICIES:
+        raise Refusal("性别类型必须是 M（男生楼）、F（女生楼）或 mixed（男女混合楼）")
+    return str(value)
+
+
+def _optional_int(value: Any, what: str, low: int, high: int) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Refusal(f"{what}必须是 {low} 到 {high} 之间的整数")
+    return value
+
+
+def check_college(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not _COLLEGE.match(value.strip()):
+        raise Refusal("学院代码只能由字母和数字组成，最长 16 位")
+    return value.strip()
+
+
+def parse_room_details(raw: Mapping[str, Any]) -> RoomDetails:
+    room_type = raw.get("room_type") or ""
+    if not isinstance(room_type, str) or len(room_type.strip()) > 16:
+        raise Refusal("房间类型最多 16 个字")
+    return RoomDetails(
+        floor=_optional_int(raw.get("floor"), "楼层", -5, 200),
+        room_type=room_type.strip(),
+        fee=_optional_int(raw.get("fee"), "收费标准（元/年）", 0, MAX_FEE),
+        college_code=check_college(raw.get("college_code")),
+    )

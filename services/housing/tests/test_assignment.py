@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.housing.domain.assignment import BedState, Resident, check_assignment, gender_allowed
+from services.housing.domain.assignment import BedState, Resident, check_assignment, clean_reason, gender_allowed
 from services.housing.domain.refusal import Refusal
 
 MAN = Resident("202301010101", "1", left=False)
@@ -62,3 +62,36 @@ def test_a_student_who_left_gets_no_bed() -> None:
 def test_asking_again_for_the_bed_already_held_changes_nothing() -> None:
     held = BedState("1号楼-101-1", "M", MAN.student_number)
     assert check_assignment(MAN, held, "1号楼-101-1") is False
+
+
+# --- college allocation and enrolment ------------------------------------------------------
+CS_MAN = Resident("202301010101", "1", left=False, college_code="01")
+MATHS_ROOM_BED = BedState("1号楼-201-1", "M", None, college_code="02")
+
+
+def test_a_room_allocated_to_another_college_needs_a_reason() -> None:
+    with pytest.raises(Refusal) as refused:
+        check_assignment(CS_MAN, MATHS_ROOM_BED, None)
+    assert refused.value.kind == "college"
+    assert "分配给学院 02" in refused.value.message and "请填写调整原因" in refused.value.message
+    assert check_assignment(CS_MAN, MATHS_ROOM_BED, None, override_reason="学院宿舍已满") is True
+
+
+def test_own_college_rooms_and_unallocated_rooms_take_the_student() -> None:
+    assert check_assignment(CS_MAN, BedState("1号楼-201-1", "M", None, college_code="01"), None) is True
+    assert check_assignment(CS_MAN, BedState("1号楼-201-1", "M", None, college_code=None), None) is True
+
+
+@pytest.mark.parametrize("status", ["suspended", "not_reported", "military"])
+def test_only_enrolled_students_get_a_bed(status: str) -> None:
+    away = Resident("202301010101", "1", left=False, status=status)
+    with pytest.raises(Refusal, match="当前学籍状态不是在读") as refused:
+        check_assignment(away, FREE_M, None)
+    assert refused.value.kind == "eligibility"
+
+
+def test_override_reasons_are_trimmed_and_bounded() -> None:
+    assert clean_reason("  学院宿舍已满 ") == "学院宿舍已满"
+    assert clean_reason("   ") is None and clean_reason(None) is None
+    with pytest.raises(Refusal, match="最多 200 个字"):
+        clean_reason("长" * 201)

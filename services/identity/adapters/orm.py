@@ -1,4 +1,5 @@
-"""Identity's own tables: accounts, sessions, the login log and a read copy of students."""
+"""Identity's own tables: accounts, their grants and password history, sessions, the login
+log, renames, and a read copy of students."""
 
 from __future__ import annotations
 
@@ -47,9 +48,8 @@ class Account(Base):
 
     username: Mapped[str] = mapped_column(String(32), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(64))
+    # The role a session starts in; what it may do comes from its grants (students: own record).
     role: Mapped[str] = mapped_column(String(32), index=True)
-    scope_kind: Mapped[str] = mapped_column(String(16))
-    scope_ids: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON list of codes
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     password_hash: Mapped[str | None] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
@@ -61,15 +61,10 @@ class Account(Base):
     deactivated_reason: Mapped[str | None] = mapped_column(Text)
     deactivated_by_event: Mapped[int | None] = mapped_column(BigId)  # roster's status change id
 
-    @property
-    def scope_id_list(self) -> list[str]:
-        return list(json.loads(self.scope_ids or "[]"))
-
     def snapshot(self) -> dict[str, Any]:
         """The fields worth auditing (never the password hash)."""
         return {
-            "display_name": self.display_name, "role": self.role, "scope_kind": self.scope_kind,
-            "scope_ids": self.scope_id_list, "active": self.active,
+            "display_name": self.display_name, "role": self.role, "active": self.active,
             "must_change_password": self.must_change_password,
             "deactivated_reason": self.deactivated_reason,
             "deactivated_by_event": self.deactivated_by_event,
@@ -87,8 +82,57 @@ class LoginSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))  # the grant's role it acts in (None: the account's)
 
     __table_args__ = (Index("ix_sessions_username_open", "username", "ended_at"),)
+
+
+class AccountGrant(Base):
+    """One role over one data scope, held by a staff account (I6). Revoked, never deleted."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_ids: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON list of codes
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def scope_id_list(self) -> list[str]:
+        return list(json.loads(self.scope_ids or "[]"))
+
+    def view(self) -> dict[str, Any]:
+        return {"id": self.id, "username": self.username, "role": self.role,
+                "scope": {"kind": self.scope_kind, "ids": self.scope_id_list},
+                "granted_by": self.granted_by, "granted_at": self.granted_at.isoformat()}
+
+
+class PasswordHistory(Base):
+    """Every hash an account has had, newest last: no reuse of the last five (I3)."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(32), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccountRename(Base):
+    """A student account following its student number (I5): old name, new name, when, why."""
+
+    __tablename__ = "account_renames"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    old_username: Mapped[str] = mapped_column(String(32), index=True)
+    new_username: Mapped[str] = mapped_column(String(32), index=True)
+    renamed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    event_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class LoginAttempt(Base):

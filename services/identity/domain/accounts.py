@@ -163,3 +163,26 @@ def may_view_account(viewer: Viewer, username: str, role: str, place: StudentPla
     if viewer.role in SEES_STUDENTS_IN_SCOPE and role == STUDENT and place is not None:
         return _scope_covers(viewer, place)
     return False
+
+
+# --- who may reset a password, and who administers accounts (I2, I4) -------------
+
+ADMINISTERS_ACCOUNTS = frozenset({STUDENT_AFFAIRS, SYSTEM})
+
+
+def may_reset_password(viewer: Viewer, username: str, role: str, place: StudentPlace | None) -> bool:
+    """I4: a student's password by their counselor (or the deputy secretary of their college);
+    staff passwords by the student affairs office; the system any. Nobody resets their own
+    (they change it) and nobody else resets anything."""
+    if viewer.role == SYSTEM:
+        return True
+    if viewer.username == username:
+        return False
+    if role == STUDENT:
+        return viewer.role in SEES_STUDENTS_IN_SCOPE and place is not None and _scope_covers(viewer, place)
+    return viewer.role == STUDENT_AFFAIRS
+
+
+def administers_accounts(viewer: Viewer) -> bool:
+    """Create, disable, re-enable accounts and see every one (I2)."""
+    return viewer.role in ADMINISTERS_ACCOUNTS

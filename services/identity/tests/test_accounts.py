@@ -51,7 +51,7 @@ def test_student_affairs_creates_a_staff_account(db: Database) -> None:
     entry = audit_entries(db, "account.create")[-1]
     assert (entry.actor, entry.role, entry.target) == ("1000001", "student_affairs", "1000010")
     after = json.loads(entry.after or "{}")
-    assert after["scope_ids"] == ["2023010101", "2023010102"]
+    assert after["grants"][0]["scope"]["ids"] == ["2023010101", "2023010102"]
     assert "password_hash" not in after and "$argon2" not in (entry.after or "")
 
 

@@ -93,3 +93,26 @@ def test_roster_events_create_and_deactivate_accounts(fresh_amqp_uri: str, conta
     wait_for(lambda: active("202301010105") is True)
     with entrypoint_hook(container, "health") as health:
         assert health()["accounts"] == 2
+
+
+def test_a_student_number_change_renames_the_account(fresh_amqp_uri: str, container_factory: Any,
+                                                     migrated_db: Callable[[str], Database]) -> None:
+    from services.identity.tests.test_renames import NEW, OLD, number_changed
+
+    db = migrated_db("identity")
+    declare(fresh_amqp_uri, bindings_of([IdentityService]))
+    container = container_factory(IdentityService, config(fresh_amqp_uri, db))
+    container.start()
+
+    def exists(number: str) -> bool:
+        with db.reading() as s:
+            return s.get(Account, number) is not None
+
+    event = number_changed()
+    publish(fresh_amqp_uri, event)  # before the registration: retried until it can apply
+    publish(fresh_amqp_uri, registered(OLD, name="李娜"))
+    wait_for(lambda: exists(NEW) and not exists(OLD))
+    publish(fresh_amqp_uri, event)  # the same event again changes nothing
+    publish(fresh_amqp_uri, registered("202301010106", name="赵磊"))
+    wait_for(lambda: exists("202301010106"))
+    assert exists(NEW) and not exists(OLD)

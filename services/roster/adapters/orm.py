@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.models import BigId
@@ -31,13 +31,73 @@ class Student(Base):
     student_number: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     gender: Mapped[str] = mapped_column(String(1))
-    national_id: Mapped[str | None] = mapped_column(String(18), unique=True)
+    national_id: Mapped[str | None] = mapped_column(String(32), unique=True)  # document number (id_type)
     birth_date: Mapped[date | None] = mapped_column(Date)
     college_code: Mapped[str] = mapped_column(String(16), index=True)
     class_code: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The full record (national K-12 and university new-student fields); codes per
+    # services/roster/data/code_tables.json, divisions GB/T 2260 (see domain/record.py).
+    exam_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    id_type: Mapped[str | None] = mapped_column(String(2))
+    ethnicity: Mapped[str | None] = mapped_column(String(2))
+    political_status: Mapped[str | None] = mapped_column(String(2))
+    native_place: Mapped[str | None] = mapped_column(String(6))
+    birthplace: Mapped[str | None] = mapped_column(String(6))
+    household_division: Mapped[str | None] = mapped_column(String(6))
+    household_type: Mapped[str | None] = mapped_column(String(2))
+    hmt_overseas: Mapped[str | None] = mapped_column(String(2))
+    health: Mapped[str | None] = mapped_column(String(2))
+    entry_month: Mapped[str | None] = mapped_column(String(7))
+    entry_mode: Mapped[str | None] = mapped_column(String(2))
+    study_mode: Mapped[str | None] = mapped_column(String(2))
+    student_source: Mapped[str | None] = mapped_column(String(2))
+    major_code: Mapped[str | None] = mapped_column(String(16))
+    level: Mapped[str | None] = mapped_column(String(2))
+    program_years: Mapped[str | None] = mapped_column(String(4))
+    study_form: Mapped[str | None] = mapped_column(String(2))
+    expected_graduation: Mapped[date | None] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(128))
+    postcode: Mapped[str | None] = mapped_column(String(6))
+    address: Mapped[str | None] = mapped_column(String(200))
+    home_address: Mapped[str | None] = mapped_column(String(200))
+    mailing_address: Mapped[str | None] = mapped_column(String(200))
+    guardians: Mapped[str | None] = mapped_column(Text)  # JSON list of {name, relation, id_type, id_number, phone}
+
+    __table_args__ = (Index("ix_students_name_gender_birth", "name", "gender", "birth_date"),)
+
+
+class CodeEntry(Base):
+    """A local edit of a code table (字典) by the student affairs office, over the standard data file."""
+
+    __tablename__ = "code_entries"
+
+    table_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class ProblemRecord(Base):
+    """问题学籍 (R14): suspected duplicates, with the evidence and the decision taken."""
+
+    __tablename__ = "problem_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # duplicate
+    match_key: Mapped[str] = mapped_column(String(160), unique=True)
+    student_numbers: Mapped[str] = mapped_column(Text)  # JSON list
+    evidence: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | merged | dismissed
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class StatusChange(Base):
@@ -81,4 +141,36 @@ class ClearanceEvent(Base):
     change_id: Mapped[int | None] = mapped_column(ForeignKey("status_changes.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FieldPolicy(Base):
+    """R10: per field, what students and college staff may do (defaults in domain/policy.py)."""
+
+    __tablename__ = "field_policies"
+
+    field: Mapped[str] = mapped_column(String(32), primary_key=True)
+    student_access: Mapped[str] = mapped_column(String(16))
+    staff_access: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class ChangeRequest(Base):
+    """A requested change of a student's record with before/after, evidence and each review (R5, R12)."""
+
+    __tablename__ = "change_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    student_number: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # self | key
+    changes: Mapped[str] = mapped_column(Text)  # JSON {field: {"before": …, "after": …}}
+    evidence: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requester_role: Mapped[str] = mapped_column(String(32))
+    reviews: Mapped[str] = mapped_column(Text)  # JSON list of {by, role, approve, note, at}
+    college_code: Mapped[str] = mapped_column(String(16))
+    class_code: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from stdnum import exceptions as stdnum_exceptions
 from stdnum.cn import ric
@@ -55,8 +56,8 @@ def check_national_id(national_id: str, gender: str, birth_date: date | None) ->
     if ric.calc_check_digit(value) != value[17]:  # takes the full number
         raise RecordError("national_id", "身份证件号校验位不正确")
     try:
-        born = ric.get_birth_date(value)
-    except (stdnum_exceptions.ValidationError, ValueError):
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
         raise RecordError("national_id", "身份证件号中的出生日期无效") from None
     if born > date.today():
         raise RecordError("national_id", "身份证件号中的出生日期晚于今天")
@@ -65,12 +66,19 @@ def check_national_id(national_id: str, gender: str, birth_date: date | None) ->
     id_gender = "1" if int(value[16]) % 2 == 1 else "2"
     if id_gender != gender:
         raise RecordError("national_id", "身份证件号中的性别位与性别字段不一致")
-    warnings = []
+    if not _birthplace_known(value[:6], born.year):
+        return ["身份证件号的出生地代码未能核对（可能为新旧行政区划或港澳台居住证），请人工确认"]
+    return []
+
+
+@lru_cache(maxsize=65536)
+def _birthplace_known(area: str, year: int) -> bool:
+    """stdnum's birthplace check depends only on the division code and the birth year: cached for bulk imports."""
     try:
-        ric.validate(value)
-    except (stdnum_exceptions.ValidationError, KeyError):
-        warnings.append("身份证件号的出生地代码未能核对（可能为新旧行政区划或港澳台居住证），请人工确认")
-    return warnings
+        ric.get_birth_place(f"{area}{year:04d}01010000")
+    except (stdnum_exceptions.ValidationError, KeyError, ValueError):
+        return False
+    return True
 
 
 def mask_national_id(national_id: str | None) -> str | None:

@@ -209,3 +209,46 @@ def test_revoking_an_unmatched_event_withdraws_it(db: Database) -> None:
     clearance.receive(db, "clearance.revoked", clearance_revoked("202301010199", undo, lost))
     states = problem_states(db)
     assert states[lost] == "withdrawn" and states[undo] == "unmatched"
+
+
+def test_a_batch_of_clearance_events_applies_each_as_if_alone(db: Database) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    late = str(uuid.uuid4())
+    clearance.receive(db, "clearance.revoked", clearance_revoked("202301010105", str(uuid.uuid4()), late))
+    batch = [
+        clearance_completed("202301010101", ids[0]),
+        clearance_completed("202301010101", ids[0]),                    # repeated inside the batch
+        clearance_completed("202301010102", ids[1]),
+        clearance_completed("202301010102", ids[2], outcome="completed"),  # same student again
+        clearance_completed("202301010199", ids[3]),                    # unknown student
+        {"event_id": ids[4], "garbage": True},                          # invalid body
+        clearance_completed("202301010105", late),                      # revoked before it came
+        clearance_completed("202301010103", ids[5]),
+    ]
+    states = clearance.receive_many(db, "clearance.completed", batch)
+    assert states == ["applied", "duplicate", "applied", "conflict", "unmatched", "invalid", "withdrawn", "applied"]
+    assert [status_of(db, n) for n in ("202301010101", "202301010102", "202301010103", "202301010105")] == [
+        "graduated", "graduated", "graduated", "enrolled"]
+    # One event per applied change, carrying that change's own id, in the order applied.
+    changed = [e["payload"] for e in events(db, "student.status_changed")]
+    assert [p["student_number"] for p in changed] == ["202301010101", "202301010102", "202301010103"]
+    with db.reading() as s:
+        rows = {r.event_id: r for r in s.scalars(select(ClearanceEvent))}
+    assert [p["change_id"] for p in changed] == [rows[ids[0]].change_id, rows[ids[1]].change_id,
+                                                 rows[ids[5]].change_id]
+    assert len(set(p["change_id"] for p in changed)) == 3
+    assert clearance.receive_many(db, "clearance.completed", batch) == ["duplicate"] * 8
+
+
+def test_a_failing_batch_leaves_nothing_behind(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(clearance, "publish_status_change", broken)
+    with pytest.raises(RuntimeError):
+        clearance.receive_many(db, "clearance.completed", [
+            clearance_completed("202301010101", str(uuid.uuid4())),
+            clearance_completed("202301010102", str(uuid.uuid4()))])
+    assert problem_states(db) == {}
+    assert status_of(db, "202301010101") == status_of(db, "202301010102") == "enrolled"
+    assert events(db, "student.status_changed") == []

@@ -1,0 +1,264 @@
+"""学籍管理 pages of the student register: Excel import and export (R1), problem records
+(查重, R14) with merge (R7), code tables (字典) and the audit chain check.
+
+Pages are checked against the menu here; the roster service checks role and scope again (I6).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, redirect, request, url_for
+
+from gateway import auth
+from gateway.security import check_form
+from gateway.web import _page, _render
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound
+
+bp = Blueprint("roster_web", __name__, url_prefix="/roster")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_UPLOAD = 40 * 1024 * 1024  # a 50,000-row workbook is ~15 MB
+LONG_RPC = 900.0  # seconds: a full-year import or export
+GROUP = ("学籍管理", None)
+RESULT_TTL = 3600.0
+
+# Annotated workbooks of failed imports, kept for their operator to download (one gateway
+# process, `gunicorn -w 1`; a restart only means uploading again).
+_results: dict[str, tuple[float, str, bytes]] = {}
+_results_lock = threading.Lock()
+
+
+@bp.before_request
+def _csrf() -> None:
+    check_form()
+
+
+def _xlsx(data: bytes, filename: str) -> Response:
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return response
+
+
+def upload_b64() -> str:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("请选择要上传的 Excel 文件")
+    if not upload.filename.lower().endswith(".xlsx"):
+        raise Invalid("只支持 .xlsx 格式的 Excel 文件")
+    data = upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise Invalid("文件不能超过 40 MB")
+    return base64.b64encode(data).decode()
+
+
+def long_call(method: str, *args: Any) -> Any:
+    return auth.rpc().invoke("roster", method, args, caller=auth.require_login(), timeout=LONG_RPC)
+
+
+def _keep_result(username: str, data: bytes) -> str:
+    token = secrets.token_urlsafe(16)
+    now = time.monotonic()
+    with _results_lock:
+        for key in [k for k, (expires, _, _) in _results.items() if expires < now]:
+            del _results[key]
+        _results[token] = (now + RESULT_TTL, username, data)
+    return token
+
+
+@bp.get("/template.xlsx")
+def template() -> Response:
+    caller = auth.require_login()
+    _page(caller, "roster_import")
+    result = auth.call("roster", "import_template")
+    return _xlsx(base64.b64decode(result["content"]), result["filename"])
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_page() -> str:
+    caller = auth.require_login()
+    _page(caller, "roster_import")
+    outcome = error = token = None
+    if request.method == "POST":
+        try:
+            outcome = long_call("import_students", upload_b64(), request.form.get("valid_only") == "1",
+                                request.form.get("update_existing") == "1")
+            if outcome.get("annotated"):
+                token = _keep_result(caller.username, base64.b64decode(outcome["annotated"]))
+        except (Invalid, Conflict, NotFound) as exc:
+            error = str(exc.args[0]) if exc.args else "导入失败"
+    return _render("roster_import.html", caller, [GROUP, ("学生导入", None)], outcome=outcome, error=error,
+                   token=token)
+
+
+@bp.get("/import/result/<token>.xlsx")
+def import_result(token: str) -> Response:
+    caller = auth.require_login()
+    _page(caller, "roster_import")
+    with _results_lock:
+        kept = _results.get(token)
+    if kept is None or kept[1] != caller.username or kept[0] < time.monotonic():
+        raise NotFound("标注文件已过期，请重新上传检查")
+    return _xlsx(kept[2], "学生导入_错误标注.xlsx")
+
+
+@bp.get("/export.xlsx")
+def export() -> Response:
+    caller = auth.require_login()
+    _page(caller, "students")
+    result = long_call("export_students", request.args.get("q", ""), request.args.get("class_code", ""),
+                       request.args.get("status", ""))
+    return _xlsx(base64.b64decode(result["content"]), result["filename"])
+
+
+@bp.route("/problems", methods=["GET", "POST"])
+def problems() -> str | Response:
+    caller = auth.require_login()
+    _page(caller, "roster_problems")
+    message = error = None
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        try:
+            if action == "scan":
+                found = auth.call("roster", "scan_duplicates")["found"]
+                message = f"查重完成，新发现或更新 {found} 组疑似重复学籍"
+            elif action == "merge":
+                auth.call("roster", "merge_duplicate", int(request.form["problem_id"]), request.form.get("keep", ""),
+                          request.form.get("remove", ""), request.form.get("evidence", ""))
+                message = "合并成功"
+            elif action == "dismiss":
+                auth.call("roster", "dismiss_problem_record", int(request.form["problem_id"]),
+                          request.form.get("note", ""))
+                message = "已排除"
+            else:
+                raise Invalid("未知操作")
+        except (Invalid, Conflict, NotFound, Forbidden, KeyError, ValueError) as exc:
+            error = str(exc.args[0]) if isinstance(exc, Invalid | Conflict | NotFound | Forbidden) else "参数无效"
+    state = request.args.get("state", "open")
+    items = auth.call("roster", "list_problem_records", state)
+    return _render("roster_problems.html", caller, [GROUP, ("问题学籍", None)], items=items, state=state,
+                   message=message, error=error)
+
+
+@bp.route("/codes", methods=["GET", "POST"])
+def codes() -> str | Response:
+    caller = auth.require_login()
+    _page(caller, "roster_codes")
+    message = error = None
+    if request.method == "POST":
+        try:
+            auth.call("roster", "save_code", request.form.get("table", ""), request.form.get("code", ""),
+                      request.form.get("label", ""), request.form.get("active", "1") == "1")
+            return redirect(url_for("roster_web.codes", table=request.form.get("table", ""), saved=1))
+        except (Invalid, Forbidden) as exc:
+            error = str(exc.args[0]) if exc.args else "保存失败"
+    if request.args.get("saved"):
+        message = "保存成功"
+    tables = auth.call("roster", "code_tables")
+    selected = request.values.get("table") or next(iter(tables), "")
+    return _render("roster_codes.html", caller, [GROUP, ("数据字典", None)], tables=tables, selected=selected,
+                   message=message, error=error)
+
+
+@bp.get("/audit")
+def audit_check() -> str:
+    caller = auth.require_login()
+    _page(caller, "roster_codes")
+    report = long_call("verify_audit_chain") if request.args.get("verify") else None
+    return _render("roster_audit.html", caller, [GROUP, ("审计链校验", None)], report=report)
+
+
+# -- the record, change requests, field policies, statistics ----------------------------------
+
+
+def _error_text(exc: Exception) -> str:
+    return str(exc.args[0]) if exc.args else "操作失败"
+
+
+@bp.get("/me")
+def my_record() -> Response:
+    caller = auth.require_login()
+    _page(caller, "roster_my_record")
+    return redirect(url_for("roster_web.record", student_number=caller.username))
+
+
+@bp.route("/students/<student_number>", methods=["GET", "POST"])
+def record(student_number: str) -> str:
+    """The full record; staff edit ordinary fields at once, key fields (and students' own
+    changes) go to a change request."""
+    caller = auth.require_login()
+    if caller.role != "student":
+        _page(caller, "students")
+    message = error = None
+    if request.method == "POST":
+        values = {k[2:]: v.strip() for k, v in request.form.items() if k.startswith("f_") and v.strip() != ""}
+        try:
+            if caller.role == "student":
+                auth.call("roster", "submit_change_request", student_number, values, request.form.get("note", ""))
+                message = "变更申请已提交，待辅导员审核"
+            else:
+                result = auth.call("roster", "update_student", student_number, values, request.form.get("note", ""))
+                message = "修改成功" + ("，关键字段已提交变更申请，待学生处审批" if result["request_id"] else "")
+        except (Invalid, Forbidden, Conflict, NotFound) as exc:
+            error = _error_text(exc)
+    data = auth.call("roster", "student_record", student_number)
+    history = []
+    if caller.role in ("student_affairs", "academic_affairs", "it_centre"):
+        history = auth.call("roster", "student_audit", student_number)
+    return _render("roster_record.html", caller, [GROUP, ("学籍信息", None)], record=data, history=history,
+                   message=message, error=error)
+
+
+@bp.route("/requests", methods=["GET", "POST"])
+def requests_page() -> str:
+    caller = auth.require_login()
+    _page(caller, "roster_requests")
+    message = error = None
+    if request.method == "POST":
+        try:
+            result = auth.call("roster", "review_change_request", int(request.form.get("request_id", "0")),
+                               request.form.get("approve") == "1", request.form.get("note", ""))
+            message = f"审核完成：{result['state_label']}"
+        except (Invalid, Forbidden, Conflict, NotFound) as exc:
+            error = _error_text(exc)
+    state = request.args.get("state", "")
+    items = auth.call("roster", "list_change_requests", state)
+    return _render("roster_requests.html", caller, [GROUP, ("变更审核", None)], items=items, state=state,
+                   message=message, error=error)
+
+
+@bp.route("/policies", methods=["GET", "POST"])
+def policies() -> str:
+    caller = auth.require_login()
+    _page(caller, "roster_codes")
+    message = error = None
+    if request.method == "POST":
+        try:
+            auth.call("roster", "set_field_policy", request.form.get("field", ""), request.form.get("student", ""),
+                      request.form.get("staff", ""))
+            message = "保存成功"
+        except (Invalid, Forbidden) as exc:
+            error = _error_text(exc)
+    return _render("roster_policies.html", caller, [GROUP, ("字段权限", None)],
+                   items=auth.call("roster", "field_policies"), message=message, error=error)
+
+
+@bp.get("/statistics")
+def statistics() -> str:
+    caller = auth.require_login()
+    _page(caller, "roster_statistics")
+    by = request.args.get("by", "college")
+    error = None
+    try:
+        result = auth.call("roster", "statistics", by)
+    except Invalid as exc:
+        result, error = None, _error_text(exc)
+    dimensions = [("college", "学院"), ("major", "专业"), ("grade", "年级"), ("class", "班级"), ("gender", "性别"),
+                  ("ethnicity", "民族"), ("region", "地区"), ("status", "学籍状态")]
+    return _render("roster_statistics.html", caller, [GROUP, ("学籍统计", None)], result=result, by=by,
+                   dimensions=dimensions, error=error)

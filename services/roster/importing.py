@@ -1,0 +1,304 @@
+"""Bulk import (R1) and export of student records through the shared spreadsheet toolkit.
+
+Import: the file is parsed and every cell checked outside any transaction (pure work);
+then one transaction checks the register in chunks of `CHUNK` (duplicates, existing
+records: one query per chunk, not per row) and writes. With any error nothing is written
+unless the operator chose "valid rows only"; a row identical to the register is left
+alone, so importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from services.common.audit import audit
+from services.common.caller import (
+    ACADEMIC_AFFAIRS,
+    AUTHORITY,
+    COUNSELOR,
+    DEPUTY_SECRETARY,
+    IT_CENTRE,
+    STUDENT_AFFAIRS,
+    Caller,
+)
+from services.common.db import Database
+from services.common.envelope import new_event
+from services.common.errors import Invalid
+from services.common.events import StudentRegistered
+from services.common.outbox import record_event
+from services.common.sheets import CellError, Column, annotate, column_letter, export, read_rows, template
+from services.roster import problems
+from services.roster.adapters.orm import CodeEntry, OrgUnit, Student
+from services.roster.domain import duplicates as dup
+from services.roster.domain import status as st
+from services.roster.domain.codes import CodeBook, CodeEdit
+from services.roster.domain.record import FIELDS, GUARDIAN_KEYS, GUARDIAN_SLOTS, check_record
+from services.roster.domain.students import mask_national_id
+from services.roster.handlers import SEES_FULL_ID, SOURCE, _registered_event, _scope_filter, actor_of
+
+CHUNK = 1000
+MAX_LISTED_ERRORS = 500
+IMPORTERS = (IT_CENTRE, STUDENT_AFFAIRS)
+EXPORTERS = (STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, IT_CENTRE, AUTHORITY, COUNSELOR, DEPUTY_SECRETARY)
+# Stored columns a row of the file sets (guardians as JSON); compared to tell "unchanged" rows.
+RECORD_KEYS = [f.key for f in FIELDS if not f.key.startswith("guardian")] + ["college_code", "guardians"]
+# Shown in exports after the importable columns; read_rows ignores them on the way back in.
+EXPORT_EXTRA = (Column("major_name", "专业名称", width=18), Column("status_label", "学籍状态", width=10))
+
+
+def code_book(s: Session) -> CodeBook:
+    edits = [CodeEdit(e.table_name, e.code, e.label, e.active) for e in s.scalars(select(CodeEntry))]
+    return CodeBook.standard(edits)
+
+
+def columns(book: CodeBook) -> list[Column]:
+    return [
+        Column(
+            f.key, f.header, required=f.required, note=f.note, text=f.text, width=f.width,
+            choices=tuple(book[f.table].choices()) if f.kind == "code" and f.table else (),
+        )
+        for f in FIELDS
+    ]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def import_template(db: Database, caller: Caller) -> dict[str, str]:
+    caller.require_role(*IMPORTERS)
+    with db.reading() as s:
+        book = code_book(s)
+    return {"filename": "学生信息导入模板.xlsx", "content": _b64(template(columns(book), "学生信息"))}
+
+
+def import_students(db: Database, caller: Caller, content: str, valid_only: bool = False,
+                    update_existing: bool = False) -> dict[str, Any]:
+    """Import a workbook (base64). Returns counts, the errors and, if any, the annotated workbook."""
+    caller.require_role(*IMPORTERS)
+    try:
+        data = base64.b64decode(content, validate=True)
+    except ValueError:
+        raise Invalid("上传内容不是有效的文件") from None
+    with db.reading() as s:
+        book = code_book(s)
+        classes = {u.code: u.parent_code for u in s.scalars(select(OrgUnit).where(OrgUnit.kind == "class"))}
+    cols = columns(book)
+    letters = {c.key: column_letter(cols, c.key) for c in cols}
+    headers = {c.key: c.header for c in cols}
+    errors: list[CellError] = []
+    bad_rows: set[int] = set()
+    warnings: list[dict[str, Any]] = []
+
+    def flag(row: int, key: str, value: Any, message: str) -> None:
+        errors.append(CellError(row, letters.get(key, ""), headers.get(key, ""), value, message))
+        bad_rows.add(row)
+
+    today = date.today()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}  # duplicate keys inside the file → first row
+    for excel_row, raw in read_rows(data, cols):
+        if excel_row % CHUNK == 0:
+            _pause()
+        check = check_record(raw, book, today=today, classes=classes or None)
+        for e in check.errors:
+            flag(excel_row, e.field, raw.get(e.field, ""), e.message)
+        for w in check.warnings:
+            warnings.append({"row": excel_row, "column": letters.get(w.field, ""), "message": w.message})
+        values = check.values
+        for key, field in dup.file_keys(values):
+            first = seen.setdefault(key, excel_row)
+            if first != excel_row:
+                message = dup.in_file_message(field, first)
+                flag(excel_row, field, raw.get(field, ""), message)
+                flag(first, field, raw.get(field, ""), dup.in_file_message(field, excel_row))
+        if check.ok:
+            rows.append((excel_row, _stored(values)))
+    if not rows and not errors:
+        raise Invalid("文件中没有数据行")
+
+    counts = {"imported": 0, "updated": 0, "unchanged": 0}
+    suspects: list[tuple[str, list[str]]] = []
+    with db.transaction() as s:
+        plan: list[tuple[str, int, dict[str, Any], Student | None]] = []
+        for chunk in _chunks([r for r in rows if r[0] not in bad_rows], CHUNK):
+            numbers = [v["student_number"] for _, v in chunk]
+            ids = [v["national_id"] for _, v in chunk if v["national_id"]]
+            existing = {x.student_number: x for x in s.scalars(select(Student).where(
+                Student.student_number.in_(numbers)))}
+            id_owner = dict(s.execute(select(Student.national_id, Student.student_number).where(
+                Student.national_id.in_(ids))).all()) if ids else {}
+            suspects.extend(problems.register_suspects(s, [v for _, v in chunk if not v["national_id"]]))
+            for excel_row, values in chunk:
+                number, national_id = values["student_number"], values["national_id"]
+                owner = id_owner.get(national_id) if national_id else None
+                if owner and owner != number:
+                    flag(excel_row, "national_id", national_id, f"身份证件号与已在册学生 {owner} 重复（R14 问题学籍）")
+                    continue
+                current = existing.get(number)
+                if current is None:
+                    plan.append(("insert", excel_row, values, None))
+                elif _same(current, values):
+                    counts["unchanged"] += 1
+                elif update_existing:
+                    plan.append(("update", excel_row, values, current))
+                else:
+                    flag(excel_row, "student_number", number,
+                         "学号已存在且信息不同；如需更新请选择“更新已经存在的数据”")
+        written = not errors or valid_only
+        suspected = 0
+        if written:
+            _write(s, caller, plan, counts)
+            suspected = problems.record_suspects(s, suspects)
+            if counts["imported"] or counts["updated"] or suspected:  # a re-import that changes nothing: no trace
+                audit(s, caller, "student.import", "students", None,
+                      {**counts, "error_rows": len(bad_rows), "valid_only": valid_only,
+                       "update_existing": update_existing}, chain=True)
+    # Annotated outside the transaction: SQLite would keep other writers waiting meanwhile.
+    return {
+        "ok": not errors,
+        "written": written,
+        **counts,
+        "suspected_duplicates": suspected,
+        "error_count": len(errors),
+        "error_rows": len(bad_rows),
+        "errors": [_error_dict(e) for e in sorted(errors, key=lambda e: (e.row, e.column))[:MAX_LISTED_ERRORS]],
+        "warnings": warnings[:MAX_LISTED_ERRORS],
+        "annotated": _b64(annotate(data, cols, errors)) if errors else None,
+    }
+
+
+def _write(s: Session, caller: Caller, plan: list, counts: dict[str, int]) -> None:
+    now = datetime.now(UTC)
+    new_rows = []
+    for action, _row, values, current in plan:
+        if action == "insert":
+            new_rows.append({**values, "status": st.ENROLLED, "created_at": now, "updated_at": now})
+            continue
+        before = _snapshot(current)
+        for key in RECORD_KEYS:
+            setattr(current, key, values[key])
+        current.updated_at = now
+        audit(s, caller, "student.update", current.student_number, before, _snapshot(current), chain=True)
+        record_event(s, _registered_event(current, caller))  # consumers refresh their copies
+        counts["updated"] += 1
+    for chunk in _chunks(new_rows, CHUNK):
+        s.execute(insert(Student), chunk)
+    actor = actor_of(caller)
+    for index, values in enumerate(new_rows, start=1):
+        if index % CHUNK == 0:
+            s.flush()  # written ORM objects (events, audit entries) are then released, not held to commit
+            _pause()
+        record_event(s, new_event(
+            "student.registered",
+            StudentRegistered(
+                student_number=values["student_number"], name=values["name"], gender=values["gender"],
+                college_code=values["college_code"], class_code=values["class_code"], status=st.ENROLLED,
+                left=False,
+            ),
+            source=SOURCE, actor=actor, correlation_id=caller.correlation_id,
+        ))
+        audit(s, caller, "student.register", values["student_number"], None,
+              {k: values[k] for k in RECORD_KEYS}, chain=True)
+        counts["imported"] += 1
+
+
+def _pause() -> None:
+    """Let other green threads run during a long import or export (AMQP heartbeats, other RPCs):
+    under eventlet's monkey patching time.sleep(0) yields to the hub; elsewhere it costs nothing."""
+    time.sleep(0)
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    stored = {k: values.get(k) for k in RECORD_KEYS if k != "guardians"}
+    stored["guardians"] = json.dumps(values["guardians"], ensure_ascii=False, sort_keys=True) \
+        if values["guardians"] else None
+    return stored
+
+
+def _same(current: Student, values: dict[str, Any]) -> bool:
+    return all(getattr(current, k) == values[k] for k in RECORD_KEYS)
+
+
+def _snapshot(student: Student) -> dict[str, Any]:
+    return {k: getattr(student, k) for k in ("student_number", "name", "gender", "class_code", *RECORD_KEYS)}
+
+
+def _error_dict(e: CellError) -> dict[str, Any]:
+    return {"row": e.row, "column": e.column, "header": e.header, "value": str(e.value or ""), "message": e.message}
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+
+def export_students(db: Database, caller: Caller, q: str = "", class_code: str = "",
+                    status: str = "") -> dict[str, Any]:
+    """Every student in scope matching the search (not just one page), in the import layout."""
+    caller.require_role(*EXPORTERS)
+    full_id = caller.role in SEES_FULL_ID
+    query = select(Student)
+    scope = _scope_filter(caller)
+    if scope is not None:
+        query = query.where(scope)
+    q = (q or "").strip()
+    if q:
+        query = query.where(
+            (Student.student_number.startswith(q)) | (Student.name.contains(q)) | (Student.national_id == q.upper())
+        )
+    if class_code:
+        query = query.where(Student.class_code == class_code)
+    if status:
+        query = query.where(Student.status == status)
+    with db.reading() as s:  # built outside the write transaction: SQLite would block writers meanwhile
+        book = code_book(s)
+        names = {u.code: u.name for u in s.scalars(select(OrgUnit))}
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.scalars(query.order_by(Student.student_number).execution_options(yield_per=CHUNK))
+        content = export([*columns(book), *EXPORT_EXTRA], _export_rows(rows, book, names, full_id), "学生信息")
+    with db.transaction() as s:
+        audit(s, caller, "student.export", "students", None,
+              {"q": q, "class_code": class_code, "status": status, "count": total, "full_id": full_id},
+              chain=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return {"filename": f"学生信息_{stamp}.xlsx", "content": _b64(content), "count": total}
+
+
+def _export_rows(rows: Iterable[Student], book: CodeBook, names: dict[str, str],
+                 full_id: bool) -> Iterator[dict[str, Any]]:
+    code_fields = [(f.key, book[f.table]) for f in FIELDS if f.kind == "code" and f.table
+                   and not f.key.startswith("guardian")]
+    for count, student in enumerate(rows, start=1):
+        if count % CHUNK == 0:
+            _pause()
+        row: dict[str, Any] = {k: getattr(student, k) for k in RECORD_KEYS if k != "guardians"}
+        for key, table in code_fields:
+            row[key] = table.label_of(row[key]) if row[key] else None
+        if not full_id:
+            row["national_id"] = mask_national_id(row["national_id"])
+        guardians = json.loads(student.guardians) if student.guardians else []
+        for n, guardian in zip(GUARDIAN_SLOTS, guardians, strict=False):
+            for key in GUARDIAN_KEYS:
+                value = guardian.get(key)
+                if key == "relation":
+                    value = book["relation"].label_of(value) if value else None
+                elif key == "id_type":
+                    value = book["id_type"].label_of(value) if value else None
+                elif key == "id_number" and not full_id:
+                    value = mask_national_id(value)
+                row[f"guardian{n}_{key}"] = value
+        row["major_name"] = names.get(student.major_code or "", "")
+        row["status_label"] = st.label(student.status)
+        yield row

@@ -7,23 +7,21 @@ Menu checks here are the gateway's half of I6; identity checks role and scope ag
 
 from __future__ import annotations
 
-import base64
 from typing import Any
-from urllib.parse import quote
 
 from flask import Blueprint, Response, g, redirect, request, session, url_for
 
 from gateway import auth
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
 from gateway.security import check_form
+from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common.caller import ROLE_LABELS
 from services.common.errors import Conflict, Forbidden, Invalid
 
 bp = Blueprint("accounts", __name__)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_UPLOAD = 5 * 1024 * 1024
+MAX_UPLOAD_MB = 5
 GROUP = ("系统管理", None)
 # Until the password is changed a session may do only this (I3: first login, reset, expiry).
 OPEN_WHILE_CHANGE_DUE = {"accounts.change_password", "web.logout", "web.login", "web.login_form", "static",
@@ -56,12 +54,6 @@ def scope_label(scope: dict[str, Any]) -> str:
     kind = SCOPE_KIND_LABELS.get(scope.get("kind", ""), scope.get("kind", ""))
     ids = scope.get("ids") or []
     return f"{kind}：{'、'.join(ids)}" if ids else kind
-
-
-def _xlsx(data_b64: str, filename: str) -> Response:
-    response = Response(base64.b64decode(data_b64), mimetype=XLSX)
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
-    return response
 
 
 def _ids(text: str) -> list[str]:
@@ -237,7 +229,7 @@ def revoke(grant_id: int) -> Response:
 @bp.get("/accounts/import/template.xlsx")
 def staff_template() -> Response:
     auth.require_login()
-    return _xlsx(auth.call("identity", "staff_template"), "教职工账号导入模板.xlsx")
+    return xlsx_response(auth.call("identity", "staff_template"), "教职工账号导入模板.xlsx")
 
 
 @bp.route("/accounts/import", methods=["GET", "POST"])
@@ -246,15 +238,9 @@ def import_staff() -> str | Response:
     _page(caller, "accounts_admin")
     result = None
     if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename or not upload.filename.lower().endswith(".xlsx"):
-            raise Invalid("请选择 .xlsx 格式的 Excel 文件")
-        data = upload.read(MAX_UPLOAD + 1)
-        if len(data) > MAX_UPLOAD:
-            raise Invalid("文件不能超过 5 MB")
-        result = auth.call("identity", "import_staff", base64.b64encode(data).decode())
+        result = auth.call("identity", "import_staff", uploaded_xlsx_b64(MAX_UPLOAD_MB))
         if not result["ok"] and request.form.get("annotated"):
-            return _xlsx(result["annotated"], "导入错误标注.xlsx")
+            return xlsx_response(result["annotated"], "导入错误标注.xlsx")
     return _render("accounts_import.html", caller, [GROUP, ("账号管理", url_for("accounts.accounts")),
                                                     ("导入教职工", None)], result=result)
 
@@ -266,7 +252,7 @@ def initial_passwords() -> str | Response:
     if request.method == "POST":
         class_code = request.form.get("class_code", "").strip() or None
         data = auth.call("identity", "initial_password_sheet", class_code)
-        return _xlsx(data["sheet"], f"学生初始密码_{class_code or '全部'}.xlsx")
+        return xlsx_response(data["sheet"], f"学生初始密码_{class_code or '全部'}.xlsx")
     return _render("accounts_initial.html", caller, [GROUP, ("学生初始密码", None)],
                    classes=list(caller.scope.ids) if caller.scope.kind == "classes" else [])
 

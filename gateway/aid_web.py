@@ -6,22 +6,20 @@ so these pages only choose what to show.
 
 from __future__ import annotations
 
-import base64
 from datetime import date
 from typing import Any
-from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
 from gateway.security import check_form
+from gateway.spreadsheets import xlsx_response
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
 bp = Blueprint("aid_web", __name__, url_prefix="/aid")
 GROUP = ("资助管理", None)
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REPORT_NAMES = {"family": "家庭经济困难学生认定信息", "aided": "学生资助信息"}
 
 
@@ -199,6 +197,4 @@ def report_file(kind: str) -> Response:
     result = auth.call("aid", "national_export", kind, year)
     if not result["ok"]:
         raise Conflict(f"报表有 {result['error_count']} 处未通过模板校验，请在资助报表页查看")
-    response = Response(base64.b64decode(result["file"]), mimetype=XLSX)
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(result['filename'])}"
-    return response
+    return xlsx_response(result["file"], result["filename"])

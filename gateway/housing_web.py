@@ -7,22 +7,20 @@ caller's role and scope again on every call (I6).
 
 from __future__ import annotations
 
-import base64
 from typing import Any
-from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
 from gateway.security import check_form
+from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
 bp = Blueprint("housing_web", __name__, url_prefix="/housing")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_UPLOAD = 10 * 1024 * 1024
+MAX_UPLOAD_MB = 10
 GROUP = ("宿舍管理", None)
 
 
@@ -31,23 +29,6 @@ def _csrf() -> None:
     check_form()
 
 
-def _xlsx(data_b64: str, filename: str) -> Response:
-    response = Response(base64.b64decode(data_b64), mimetype=XLSX)
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
-    return response
-
-
-def _upload() -> str:
-    """The uploaded workbook as base64 (what the housing service takes)."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid("请选择要上传的 Excel 文件")
-    if not upload.filename.lower().endswith(".xlsx"):
-        raise Invalid("只支持 .xlsx 格式的 Excel 文件")
-    data = upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise Invalid("文件不能超过 10 MB")
-    return base64.b64encode(data).decode()
 
 
 def _rows_from_text(text: str) -> list[dict[str, Any]]:
@@ -241,7 +222,7 @@ def template(kind: str) -> Response:
     names = {"inventory": "宿舍床位导入模板.xlsx", "assignment": "新生床位分配导入模板.xlsx"}
     if kind not in names:
         raise NotFound("模板不存在")
-    return _xlsx(auth.call("housing", "sheet_template", kind), names[kind])
+    return xlsx_response(auth.call("housing", "sheet_template", kind), names[kind])
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -252,13 +233,13 @@ def import_page() -> str | Response:
     kind = request.form.get("kind", "assignment")
     if request.method == "POST":
         try:
-            data = _upload()
+            data = uploaded_xlsx_b64(MAX_UPLOAD_MB)
             if kind == "inventory":
                 outcome = auth.call("housing", "import_inventory", data)
             else:
                 outcome = auth.call("housing", "import_assignments", data, request.form.get("apply") == "1")
             if not outcome["ok"] and request.form.get("download") == "1":
-                return _xlsx(outcome["annotated"], "导入错误标注.xlsx")
+                return xlsx_response(outcome["annotated"], "导入错误标注.xlsx")
         except (Invalid, Conflict, NotFound) as exc:
             error = str(exc.args[0]) if exc.args else "导入失败"
     return _render("housing_import.html", caller, [GROUP, ("导入与分配", None)], outcome=outcome, kind=kind,
@@ -304,7 +285,7 @@ def checkout() -> str:
 def holders_export() -> Response:
     caller = auth.require_login()
     _page(caller, "housing_checkout")
-    return _xlsx(auth.call("housing", "export_holders_who_left"), "离校未退宿名单.xlsx")
+    return xlsx_response(auth.call("housing", "export_holders_who_left"), "离校未退宿名单.xlsx")
 
 
 # -- reports --------------------------------------------------------------------------------------
@@ -320,4 +301,4 @@ def reports() -> str:
 def report_export() -> Response:
     caller = auth.require_login()
     _page(caller, "housing_reports")
-    return _xlsx(auth.call("housing", "export_report"), "宿舍入住统计.xlsx")
+    return xlsx_response(auth.call("housing", "export_report"), "宿舍入住统计.xlsx")

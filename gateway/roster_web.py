@@ -11,19 +11,18 @@ import secrets
 import threading
 import time
 from typing import Any
-from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.security import check_form
+from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
 bp = Blueprint("roster_web", __name__, url_prefix="/roster")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_UPLOAD = 40 * 1024 * 1024  # a 50,000-row workbook is ~15 MB
+MAX_UPLOAD_MB = 40  # a 50,000-row workbook is ~15 MB
 LONG_RPC = 900.0  # seconds: a full-year import or export
 GROUP = ("学籍管理", None)
 RESULT_TTL = 3600.0
@@ -39,22 +38,8 @@ def _csrf() -> None:
     check_form()
 
 
-def _xlsx(data: bytes, filename: str) -> Response:
-    response = Response(data, mimetype=XLSX)
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
-    return response
-
-
 def upload_b64() -> str:
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid("请选择要上传的 Excel 文件")
-    if not upload.filename.lower().endswith(".xlsx"):
-        raise Invalid("只支持 .xlsx 格式的 Excel 文件")
-    data = upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise Invalid("文件不能超过 40 MB")
-    return base64.b64encode(data).decode()
+    return uploaded_xlsx_b64(MAX_UPLOAD_MB)
 
 
 def long_call(method: str, *args: Any) -> Any:
@@ -76,7 +61,7 @@ def template() -> Response:
     caller = auth.require_login()
     _page(caller, "roster_import")
     result = auth.call("roster", "import_template")
-    return _xlsx(base64.b64decode(result["content"]), result["filename"])
+    return xlsx_response(base64.b64decode(result["content"]), result["filename"])
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -104,7 +89,7 @@ def import_result(token: str) -> Response:
         kept = _results.get(token)
     if kept is None or kept[1] != caller.username or kept[0] < time.monotonic():
         raise NotFound("标注文件已过期，请重新上传检查")
-    return _xlsx(kept[2], "学生导入_错误标注.xlsx")
+    return xlsx_response(kept[2], "学生导入_错误标注.xlsx")
 
 
 @bp.get("/export.xlsx")
@@ -113,7 +98,7 @@ def export() -> Response:
     _page(caller, "students")
     result = long_call("export_students", request.args.get("q", ""), request.args.get("class_code", ""),
                        request.args.get("status", ""))
-    return _xlsx(base64.b64decode(result["content"]), result["filename"])
+    return xlsx_response(base64.b64decode(result["content"]), result["filename"])
 
 
 @bp.route("/problems", methods=["GET", "POST"])

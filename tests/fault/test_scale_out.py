@@ -15,7 +15,7 @@ from services.common.topology import depths
 from tests.fault.test_foundation_faults import assert_exactly_once, released
 from tests.harness import Cluster, clearance_body, populate, wait_for
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.slow_fault]
 
 QUEUES = [
     "evt-roster-student.status_changed--housing.on_student_status_changed",

@@ -22,7 +22,7 @@ from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
 from services.common.outbox import record_event
 from services.common.student_copy import copy_registration, read_copies
-from services.housing.adapters.locks import lock_student
+from services.housing.adapters.locks import lock_student, lock_students
 from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
 from services.housing.domain.assignment import BedState, Resident, check_assignment, clean_reason
 from services.housing.domain.inventory import (
@@ -329,8 +329,7 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
         fresh = first_deliveries(s, envelopes, "housing.on_student_status_changed")
         payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
         numbers = sorted({p.student_number for p in payloads})
-        for number in numbers:  # in one order, so two batches cannot deadlock
-            lock_student(s, number)
+        lock_students(s, numbers)  # the lock order every housing change uses
         students = read_copies(s, Student, numbers)
         beds = {b.occupant: b for b in s.scalars(
             select(Bed).where(Bed.occupant.in_(numbers)).with_for_update(of=Bed))} if numbers else {}

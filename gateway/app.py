@@ -31,6 +31,8 @@ from gateway import (
     roster_web,
     security,
     settings,
+    status_api,
+    status_web,
     web,
 )
 from gateway.errors import Failure, describe, error_body
@@ -86,6 +88,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(housing_api.bp)
     app.register_blueprint(roster_web.bp)
     app.register_blueprint(roster_api.bp)
+    app.register_blueprint(status_web.bp)
+    app.register_blueprint(status_api.bp)
     app.register_blueprint(aid_web.bp)
     app.register_blueprint(aid_api.bp)
     _register_error_handlers(app)

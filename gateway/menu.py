@@ -20,6 +20,10 @@ HOUSING_WRITERS = frozenset({roles.HOUSING_CENTRE})
 HOUSING_READERS = frozenset({roles.HOUSING_CENTRE, roles.STUDENT_AFFAIRS})
 AID_CENTRE = frozenset({roles.AID_OPERATOR, roles.AID_AUDITOR})
 AID_REVIEWERS = frozenset({roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.AID_OPERATOR, roles.AID_AUDITOR})
+# 学籍异动 (issue 5): who applies changes (academic affairs; counselors irregular graduation, 返校, 补报到),
+# moves classes (counselor, deputy secretary, student affairs) and follows the students' cases.
+STATUS_WORKERS = frozenset({roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.STUDENT_AFFAIRS})
+STATUS_BATCH = frozenset({roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY})
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,21 @@ ENTRIES: tuple[Entry, ...] = (
           frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY,
                      roles.AUTHORITY}), "学籍管理",
           "按学院、专业、年级、班级、性别、民族、地区、状态统计在校学生"),
+    Entry("status_changes", "异动办理", "status_web.index", STATUS_WORKERS, "学籍异动",
+          "查看学生的学籍异动记录，办理休学、复学、退学、毕业等异动（附证明材料），撤销异动，办理调班"),
+    Entry("status_batch", "批量异动", "status_web.batch", STATUS_BATCH, "学籍异动",
+          "按模板批量办理学籍异动：逐格检查，预览每名学生的状态变化，确认后全部生效"),
+    Entry("status_approvals", "异动审批", "status_web.applications", frozenset({roles.AUTHORITY}), "学籍异动",
+          "审批须经学籍主管部门批准的学籍异动申请"),
+    Entry("status_calendar", "学籍日历", "status_web.calendar",
+          frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS}), "学籍异动",
+          "迎新截止、缺勤、毕业截止、升级等日期与阈值；预览每项任务涉及的学生并执行"),
+    Entry("status_absences", "缺勤登记", "status_web.absences", frozenset({roles.COUNSELOR}), "学籍异动",
+          "按日登记所带班级学生的缺勤（请假、能否联系上），导入缺勤表，登记新生报到"),
+    Entry("status_dropouts", "疑似辍学", "status_web.dropouts", STATUS_WORKERS, "学籍异动",
+          "连续缺勤且联系不上的学生名单"),
+    Entry("status_pending", "待毕业名单", "status_web.pending_graduations", STATUS_WORKERS, "学籍异动",
+          "待毕业学生的原因、预计毕业日期及是否仍占用宿舍床位"),
     Entry("housing_buildings", "楼栋房间", "housing_web.buildings", HOUSING_READERS, "宿舍管理",
           "按楼栋、房间、床位浏览宿舍及入住情况"),
     Entry("housing_residents", "住宿查询", "housing_web.residents", STAFF_WITH_STUDENT_ACCESS, "宿舍管理",

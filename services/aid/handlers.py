@@ -24,10 +24,10 @@ from services.common.caller import (
 from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Forbidden, Invalid, NotFound
-from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
+from services.common.events import STUDENT_NUMBER, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import copy_registration, read_copies
+from services.common.student_copy import copy_class_change, copy_registration, read_copies
 
 SERVICE = "aid"
 # Aid data is sensitive (A5): the aid centre and student affairs see every student;
@@ -124,3 +124,12 @@ def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusC
               row.student_number, {"stop_instalments": stopped_before},
               {"stop_instalments": row.stop_instalments, "status": row.status,
                "change_id": change.change_id, "event_id": str(envelope.event_id)})
+
+
+def on_student_class_changed(db: Database, envelope: Envelope) -> None:
+    """调班 (R9): the register's class and college follow; applications keep the class they were made in."""
+    payload = StudentClassChanged.model_validate(envelope.payload)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "aid.on_student_class_changed"):
+            return
+        copy_class_change(s, Student, payload)

@@ -131,6 +131,10 @@ class AidService(Observable):
     def on_student_registered(self, body: Any) -> None:
         handlers.on_student_registered(self.db, parse_envelope(body))
 
+    @event_handler("roster", "student.class_changed")
+    def on_student_class_changed(self, body: Any) -> None:
+        handlers.on_student_class_changed(self.db, parse_envelope(body))
+
     @batch_event_handler("roster", "student.status_changed")
     def on_student_status_changed(self, bodies: list[Any]) -> None:
         handlers.on_student_status_changed(self.db, *map(parse_envelope, bodies))

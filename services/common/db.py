@@ -72,7 +72,10 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql"):
         _make_psycopg2_cooperative()
-        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # values_plus_batch: the ORM's many-row UPDATEs (batch status changes) go in pages, not one by one.
+        # rowcount of an executemany is then unreliable; single statements are unaffected.
+        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                             executemany_mode="values_plus_batch")
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -76,11 +76,25 @@ class StudentMerged(Payload):
     merged_at: datetime
 
 
+class StudentClassChanged(Payload):
+    """roster → identity (scopes by class), housing, aid, transfer (read copies): a student moved
+    between classes (调班, R9); the college follows the new class. `move_id` orders moves."""
+
+    student_number: str = Field(pattern=STUDENT_NUMBER)
+    move_id: int
+    old_class_code: str
+    new_class_code: str
+    old_college_code: str
+    new_college_code: str
+    reason: str
+
+
 REGISTRY: dict[tuple[str, int], type[Payload]] = {
     ("student.registered", 1): StudentRegistered,
     ("student.status_changed", 1): StudentStatusChanged,
     ("student.number_changed", 1): StudentNumberChanged,
     ("student.merged", 1): StudentMerged,
+    ("student.class_changed", 1): StudentClassChanged,
     ("housing.bed_released", 1): BedReleased,
 }
 

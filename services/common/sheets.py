@@ -177,7 +177,9 @@ def annotate(data: bytes, columns: Sequence[Column], errors: Sequence[CellError]
             for index in range(width):
                 cell = cells[index] if index < len(cells) else None
                 value = getattr(cell, "value", None)
-                oc = WriteOnlyCell(ws, value=_clean(safe_cell(value)))
+                # A cell our export escaped already stays as it is, so the round trip reads the same value.
+                kept = value if isinstance(value, str) and _ESCAPED.match(value) else safe_cell(value)
+                oc = WriteOnlyCell(ws, value=_clean(kept))
                 number_format = getattr(cell, "number_format", None)
                 if number_format and number_format != "General":
                     oc.number_format = number_format

@@ -8,12 +8,14 @@ an older snapshot never overwrites a newer status.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common.events import StudentRegistered
+from services.common.errors import NotFound
+from services.common.events import StudentClassChanged, StudentRegistered
 
 
 def copy_registration(row: Any, payload: StudentRegistered) -> None:
@@ -34,3 +36,14 @@ def read_copies(session: Session, model: Any, numbers: Iterable[str]) -> dict[st
         return {}
     return {row.student_number: row
             for row in session.scalars(select(model).where(model.student_number.in_(wanted)))}
+
+
+def copy_class_change(session: Session, model: Any, payload: StudentClassChanged) -> Any:
+    """调班 (R9): the read copy follows the class and college. Its `student.registered` may still be on
+    its way (another queue): NotFound, so the handler's retry applies the move later."""
+    row = session.get(model, payload.student_number)
+    if row is None:
+        raise NotFound(f"还没有学号 {payload.student_number} 的学生记录，稍后重试")
+    row.class_code, row.college_code = payload.new_class_code, payload.new_college_code
+    row.updated_at = datetime.now(UTC)
+    return row

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from services.common.caller import Caller, Scope
 from services.common.envelope import Actor, Envelope, new_event
-from services.common.events import StudentRegistered, StudentStatusChanged
+from services.common.events import StudentClassChanged, StudentRegistered, StudentStatusChanged
 
 ROSTER = Actor(kind="system", id="roster")
 
@@ -31,6 +31,17 @@ def status_changed(number: str, change_id: int, new_status: str = "graduated", *
                              new_status=new_status, left=left, reason="离校系统通知",
                              effective_at=datetime(2027, 6, 30, tzinfo=UTC), revokes_change_id=revokes),
         source="roster", actor=ROSTER, correlation_id=f"corr-{change_id}",
+    )
+
+
+def class_changed(number: str, move_id: int, new_class: str, *, old_class: str | None = None) -> Envelope:
+    """调班: `number` moved from its own class (by default, read from the number, R6) to `new_class`."""
+    old = old_class or number[:10]
+    return new_event(
+        "student.class_changed",
+        StudentClassChanged(student_number=number, move_id=move_id, old_class_code=old, new_class_code=new_class,
+                            old_college_code=old[4:6], new_college_code=new_class[4:6], reason="调整班级"),
+        source="roster", actor=ROSTER, correlation_id=f"move-{move_id}",
     )
 
 

@@ -3,7 +3,9 @@ releasing beds when roster says a student has left (H5)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -13,15 +15,31 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.audit import audit
-from services.common.caller import HOUSING_CENTRE, STUDENT_AFFAIRS, SYSTEM, Caller, system_caller
+from services.common.caller import (
+    ACADEMIC_AFFAIRS,
+    COUNSELOR,
+    DEPUTY_SECRETARY,
+    HOUSING_CENTRE,
+    STUDENT_AFFAIRS,
+    SYSTEM,
+    Caller,
+    system_caller,
+)
 from services.common.db import Database
 from services.common.envelope import Actor, Envelope, new_event
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, XuejiError
-from services.common.events import STUDENT_NUMBER, BedReleased, StudentRegistered, StudentStatusChanged
+from services.common.events import (
+    STUDENT_NUMBER,
+    BedReleased,
+    StudentClassChanged,
+    StudentRegistered,
+    StudentStatusChanged,
+)
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
+from services.common.models import AuditEntry
 from services.common.outbox import record_event
-from services.common.student_copy import copy_registration, read_copies
+from services.common.student_copy import copy_class_change, copy_registration, read_copies
 from services.housing.adapters.locks import lock_student, lock_students
 from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
 from services.housing.domain.assignment import BedState, Resident, check_assignment, clean_reason
@@ -39,6 +57,9 @@ from services.housing.domain.leaving import (
     release_date,
     release_reason,
     releases_bed,
+    restore_refusal,
+    restores_bed,
+    suspension_releases_setting,
 )
 from services.housing.domain.refusal import Refusal
 
@@ -294,14 +315,33 @@ def _park_early_change(s: Session, number: str, news: StatusNews, now: datetime)
         early.received_at = now
 
 
+def suspension_releases() -> bool:
+    """The institution's choice for suspended students' beds (default: they keep them)."""
+    return suspension_releases_setting(os.environ.get("HOUSING_SUSPENSION_RELEASES_BED"))
+
+
+class _Batch:
+    """What one transaction of status changes has loaded and changed, so events later in
+    the batch see the effects of earlier ones (nothing is flushed until the end)."""
+
+    def __init__(self, beds: dict[str | None, Bed], stays: dict[int, Occupancy],
+                 released: dict[int, Occupancy], suspension_releases: bool) -> None:
+        self.beds = beds  # by occupant
+        self.stays = stays  # open stays by bed id
+        self.released = released  # ended stays by the change that ended them
+        self.suspension_releases = suspension_releases
+
+
 def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, envelope: Envelope,
-             stays: dict[int, Occupancy] | None = None) -> None:
-    """End the student's stay, free the bed and tell roster, in the caller's transaction.
+             stays: dict[int, Occupancy] | None = None, change_id: int | None = None) -> Occupancy | None:
+    """End the student's stay, free the bed and tell roster, in the caller's transaction;
+    returns the ended stay.
 
     `stays`: the open stays by bed id, when a batch has fetched them already.
+    `change_id`: roster's status change that released it (kept on the stay for its revocation).
     """
     if stays is not None:
-        stay = stays.get(bed.id)
+        stay = stays.pop(bed.id, None)
     else:
         stay = s.scalar(select(Occupancy).where(Occupancy.bed_id == bed.id, Occupancy.student_number == number,
                                                 Occupancy.ended_at.is_(None)))
@@ -310,6 +350,7 @@ def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, enve
     else:
         stay.ended_at = now
         stay.end_reason = reason
+        stay.released_by_change_id = change_id
     before = {"bed": bed.label, "since": _iso(bed.occupied_since)}
     bed.occupant = None
     bed.occupied_since = None
@@ -320,11 +361,14 @@ def _release(s: Session, bed: Bed, number: str, reason: str, now: datetime, enve
     ))
     audit(s, system_caller(SERVICE, envelope.correlation_id), "bed.release", number, before,
           {"bed": None, "reason": reason, "event_id": str(envelope.event_id)})
+    return stay
 
 
 def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
-    """Apply roster's status changes to the read copy and release beds (H5). Several events (a batch) apply in one
+    """Apply roster's status changes to the read copy, release beds (H5) and give them back
+    when the change that released them is revoked. Several events (a batch) apply in one
     transaction, all or none."""
+    releases_on_suspension = suspension_releases()
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "housing.on_student_status_changed")
         payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
@@ -335,15 +379,31 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
             select(Bed).where(Bed.occupant.in_(numbers)).with_for_update(of=Bed))} if numbers else {}
         stays = {o.bed_id: o for o in s.scalars(select(Occupancy).where(
             Occupancy.student_number.in_(numbers), Occupancy.ended_at.is_(None)))} if numbers else {}
+        batch = _Batch(beds, stays, _released_stays(s, payloads), releases_on_suspension)
         for envelope, payload in zip(fresh, payloads, strict=True):
-            _apply_status_change(s, envelope, payload, students.get(payload.student_number), beds, stays)
+            _apply_status_change(s, envelope, payload, students.get(payload.student_number), batch)
+
+
+def _released_stays(s: Session, payloads: list[StudentStatusChanged]) -> dict[int, Occupancy]:
+    """The stays ended by the changes this batch revokes, their beds locked and re-read:
+    an assignment committed meanwhile must be seen before a bed is given back."""
+    revoked = {p.revokes_change_id for p in payloads if p.revokes_change_id is not None}
+    if not revoked:
+        return {}
+    found = {o.released_by_change_id: o for o in s.scalars(
+        select(Occupancy).where(Occupancy.released_by_change_id.in_(revoked)))}
+    bed_ids = {o.bed_id for o in found.values()}
+    if bed_ids:
+        s.scalars(select(Bed).where(Bed.id.in_(bed_ids)).with_for_update(of=Bed)
+                  .execution_options(populate_existing=True)).all()
+    return {change_id: stay for change_id, stay in found.items() if change_id is not None}
 
 
 def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusChanged,
-                         student: Student | None, beds: dict[str | None, Bed],
-                         stays: dict[int, Occupancy]) -> None:
+                         student: Student | None, batch: _Batch) -> None:
     number = payload.student_number
-    news = StatusNews(change_id=payload.change_id, new_status=payload.new_status, left=payload.left)
+    news = StatusNews(change_id=payload.change_id, new_status=payload.new_status, left=payload.left,
+                      revokes_change_id=payload.revokes_change_id)
     now = datetime.now(UTC)
     if student is None:
         # Its registration is still on its way (another queue); it holds no bed here.
@@ -359,7 +419,101 @@ def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusC
     student.left = news.left
     student.last_change_id = news.change_id
     student.updated_at = now
-    bed = beds.get(number)
-    if releases_bed(news, holds_bed=bed is not None) and bed is not None:
-        _release(s, bed, number, release_reason(news), now, envelope, stays)
-        del beds[number]
+    bed = batch.beds.get(number)
+    if bed is not None and releases_bed(news, holds_bed=True, suspension_releases=batch.suspension_releases):
+        stay = _release(s, bed, number, release_reason(news), now, envelope, batch.stays, news.change_id)
+        del batch.beds[number]
+        if stay is not None:
+            batch.released[news.change_id] = stay
+    elif news.revokes_change_id is not None and restores_bed(news, suspension_releases=batch.suspension_releases):
+        ended = batch.released.get(news.revokes_change_id)
+        if ended is not None and ended.student_number == number:
+            _restore(s, envelope, news, ended, batch, now)
+
+
+def _restore(s: Session, envelope: Envelope, news: StatusNews, ended: Occupancy, batch: _Batch,
+             now: datetime) -> None:
+    """Give the student back the bed the revoked change released, if nobody holds it now."""
+    number, bed = ended.student_number, ended.bed
+    who = system_caller(SERVICE, envelope.correlation_id)
+    refusal = restore_refusal(number in batch.beds, bed.occupant)
+    if refusal == "already_housed":
+        log.info("revocation %s: %s already holds a bed; %s not given back", news.change_id, number, bed.label)
+        return
+    if refusal == "bed_taken":
+        log.warning("revocation %s: bed %s of %s is now held by %s; the student is left without a bed",
+                    news.change_id, bed.label, number, bed.occupant)
+        audit(s, who, "bed.restore_failed", number, {"bed": None},
+              {"bed": None, "wanted_bed": bed.label, "held_by": bed.occupant,
+               "revokes_change_id": news.revokes_change_id, "event_id": str(envelope.event_id)})
+        return
+    stay = Occupancy(bed_id=bed.id, student_number=number, started_at=now, checked_in_at=ended.checked_in_at,
+                     override_reason=ended.override_reason)
+    s.add(stay)
+    bed.occupant = number
+    bed.occupied_since = now
+    batch.beds[number] = bed
+    batch.stays[bed.id] = stay
+    audit(s, who, "bed.restore", number, {"bed": None},
+          {"bed": bed.label, "since": _iso(now), "revokes_change_id": news.revokes_change_id,
+           "event_id": str(envelope.event_id)})
+
+
+# --- revocations the housing centre must see; beds for roster's lists ----------------------
+def restore_problems(db: Database, caller: Caller) -> list[dict[str, Any]]:
+    """Students whose revoked leaving (or suspension) could not give their bed back because
+    someone else holds it now, and who still have no bed and have not left again."""
+    caller.require_role(HOUSING_CENTRE, STUDENT_AFFAIRS)
+    with db.reading() as s:
+        rows = s.execute(
+            select(AuditEntry, Student).join(Student, Student.student_number == AuditEntry.target)
+            .outerjoin(Bed, Bed.occupant == Student.student_number)
+            .where(AuditEntry.action == "bed.restore_failed", Bed.id.is_(None), Student.left.is_(False))
+            .order_by(AuditEntry.id))
+        latest: dict[str, dict[str, Any]] = {}
+        for entry, student in rows:
+            after = json.loads(entry.after or "{}")
+            latest[student.student_number] = {
+                "student_number": student.student_number, "name": student.name,
+                "college_code": student.college_code, "class_code": student.class_code,
+                "status": student.status, "wanted_bed": after.get("wanted_bed"), "held_by": after.get("held_by"),
+                "revokes_change_id": after.get("revokes_change_id"), "failed_at": _iso(entry.at)}
+        return sorted(latest.values(), key=lambda row: row["student_number"])
+
+
+BEDS_HELD_READERS = (STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, HOUSING_CENTRE, COUNSELOR, DEPUTY_SECRETARY)
+MAX_BEDS_HELD = 10_000
+
+
+def beds_held(db: Database, caller: Caller, student_numbers: Any) -> dict[str, dict[str, Any]]:
+    """Which of these students hold a bed, and which (roster's pending-graduation list).
+    Numbers outside the caller's scope, unknown or without a bed are simply absent."""
+    caller.require_role(*BEDS_HELD_READERS)
+    if not isinstance(student_numbers, list) or len(student_numbers) > MAX_BEDS_HELD:
+        raise Invalid(f"请提供学号列表（每次最多 {MAX_BEDS_HELD} 个）")
+    numbers = {_check_number(n) for n in student_numbers}
+    if not numbers:
+        return {}
+    query = (select(Bed.occupant, Bed.label, Building.name, Room.room_no)
+             .join(Room, Room.id == Bed.room_id).join(Building, Building.code == Room.building_code)
+             .where(Bed.occupant.in_(numbers)))
+    if caller.role not in WHOLE_VIEW and caller.scope.kind != "institution":
+        column = {"classes": Student.class_code, "college": Student.college_code,
+                  "self": Student.student_number}.get(caller.scope.kind)
+        if column is None:
+            return {}
+        query = query.join(Student, Student.student_number == Bed.occupant).where(
+            column.in_(caller.scope.ids))
+    with db.reading() as s:
+        return {number: {"bed_label": label, "building": building, "room": room}
+                for number, label, building, room in s.execute(query)}
+
+
+def on_student_class_changed(db: Database, envelope: Envelope) -> None:
+    """调班 (R9): only the read copy follows; a class move does not move the student's bed."""
+    payload = StudentClassChanged.model_validate(envelope.payload)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "housing.on_student_class_changed"):
+            return
+        lock_student(s, payload.student_number)
+        copy_class_change(s, Student, payload)

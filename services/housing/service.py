@@ -179,9 +179,22 @@ class HousingService(Observable):
     def stays_of_bed(self, label: str) -> list[dict[str, Any]]:
         return reports.stays_of_bed(self.db, require_caller(self.caller), label)
 
+    # --- status changes (issue 5): beds for roster's lists, revocations that could not restore a bed ---
+    @rpc
+    def beds_held(self, student_numbers: list[str]) -> dict[str, dict[str, Any]]:
+        return handlers.beds_held(self.db, require_caller(self.caller), student_numbers)
+
+    @rpc
+    def restore_problems(self) -> list[dict[str, Any]]:
+        return handlers.restore_problems(self.db, require_caller(self.caller))
+
     @event_handler("roster", "student.registered")
     def on_student_registered(self, body: Any) -> None:
         handlers.on_student_registered(self.db, parse_envelope(body))
+
+    @event_handler("roster", "student.class_changed")
+    def on_student_class_changed(self, body: Any) -> None:
+        handlers.on_student_class_changed(self.db, parse_envelope(body))
 
     @batch_event_handler("roster", "student.status_changed")
     def on_student_status_changed(self, bodies: list[Any]) -> None:

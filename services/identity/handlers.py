@@ -18,10 +18,10 @@ from services.common.caller import ROLE_LABELS, STUDENT, STUDENT_AFFAIRS, Caller
 from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, XuejiError
-from services.common.events import StudentRegistered, StudentStatusChanged
+from services.common.events import StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import read_copies
+from services.common.student_copy import copy_class_change, read_copies
 from services.identity.adapters.orm import (
     Account,
     AccountGrant,
@@ -541,3 +541,12 @@ def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusC
     account.updated_at = now
     audit(s, system_caller(SERVICE, envelope.correlation_id), action, number, before,
           {**account.snapshot(), **after})
+
+
+def on_student_class_changed(db: Database, envelope: Envelope) -> None:
+    """调班 (R9): the read copy follows the class and college, so scope checks by class see the move."""
+    payload = StudentClassChanged.model_validate(envelope.payload)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "identity.on_student_class_changed"):
+            return
+        copy_class_change(s, Student, payload)

@@ -148,6 +148,10 @@ class IdentityService(Observable):
     def on_student_registered(self, body: Any) -> None:
         handlers.on_student_registered(self.db, parse_envelope(body))
 
+    @event_handler("roster", "student.class_changed")
+    def on_student_class_changed(self, body: Any) -> None:
+        handlers.on_student_class_changed(self.db, parse_envelope(body))
+
     @event_handler("roster", "student.number_changed")
     def on_student_number_changed(self, body: Any) -> None:
         renames.on_student_number_changed(self.db, parse_envelope(body))

@@ -31,8 +31,10 @@ from services.roster.domain.clearance import (
     parse,
 )
 from services.roster.handlers import change_status, latest_change, publish_status_change, stage_status_change
+from services.roster.status_changes import KIND_OF_GRADUATION, close_pending_graduations
 
 CLEARANCE = Actor(kind="external", id="clearance", name="离校系统")
+CLOSED_BY_CLEARANCE = "离校系统办结"
 
 APPLIED = "applied"
 NO_CHANGE = "no_change"
@@ -94,7 +96,9 @@ class _Direct:
 
     def graduate(self, row: ClearanceEvent, student: Student, event: ClearanceCompleted) -> None:
         change = change_status(self.s, student, event.new_status, **_graduation(event))
+        change.kind = KIND_OF_GRADUATION[event.new_status]
         row.change_id = change.id
+        close_pending_graduations(self.s, [student.student_number], CLOSED_BY_CLEARANCE)
 
 
 class _Batch(_Direct):
@@ -129,6 +133,7 @@ class _Batch(_Direct):
         details = _graduation(event)
         correlation_id = details.pop("correlation_id")
         change = stage_status_change(self.s, student, event.new_status, **details)
+        change.kind = KIND_OF_GRADUATION[event.new_status]
         self._staged.append((row, change, correlation_id))
 
     def publish(self) -> None:
@@ -137,6 +142,8 @@ class _Batch(_Direct):
         for row, change, correlation_id in self._staged:
             row.change_id = change.id
             publish_status_change(self.s, change, actor=CLEARANCE, correlation_id=correlation_id)
+        close_pending_graduations(self.s, [change.student_number for _, change, _ in self._staged],
+                                  CLOSED_BY_CLEARANCE)
 
 
 def _graduation(event: ClearanceCompleted) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from nameko.rpc import rpc
+from nameko.timer import timer
 
-from services.common.caller import require_caller
+from services.common.caller import require_caller, system_caller
 from services.common.entrypoints import batch_event_handler
 from services.common.nameko_deps import (
     CallerProvider,
@@ -15,7 +17,20 @@ from services.common.nameko_deps import (
     Observable,
     OutboxRelayProvider,
 )
-from services.roster import changes, clearance, codes, handlers, importing, problems, statistics
+from services.roster import (
+    batch_changes,
+    calendar_jobs,
+    changes,
+    class_moves,
+    clearance,
+    codes,
+    handlers,
+    importing,
+    problems,
+    settings,
+    statistics,
+    status_changes,
+)
 
 
 class RosterService(Observable):
@@ -143,6 +158,123 @@ class RosterService(Observable):
     @rpc
     def dismiss_clearance_problem(self, problem_id: int, note: str) -> dict[str, Any]:
         return clearance.dismiss(self.db, require_caller(self.caller), int(problem_id), note)
+
+    # 学籍异动 (issue 5): single changes, approval, revocation, evidence, settings
+    @rpc
+    def status_kinds(self) -> list[dict[str, Any]]:
+        return status_changes.status_kinds(require_caller(self.caller))
+
+    @rpc
+    def apply_status_change(self, student_number: str, kind: str, effective_on: str, reason: str,
+                            evidence: str = "", attachments: list[dict[str, Any]] | None = None,
+                            details: dict[str, Any] | None = None) -> dict[str, Any]:
+        return status_changes.apply_status_change(self.db, require_caller(self.caller), student_number, kind,
+                                                  effective_on, reason, evidence, attachments, details)
+
+    @rpc
+    def revoke_status_change(self, change_id: int, reason: str) -> dict[str, Any]:
+        return status_changes.revoke_status_change(self.db, require_caller(self.caller), int(change_id), reason)
+
+    @rpc
+    def list_status_applications(self, state: str = "pending") -> list[dict[str, Any]]:
+        return status_changes.list_applications(self.db, require_caller(self.caller), state)
+
+    @rpc
+    def decide_status_application(self, application_id: int, approve: bool, note: str = "") -> dict[str, Any]:
+        return status_changes.decide_application(self.db, require_caller(self.caller), int(application_id),
+                                                 bool(approve), note)
+
+    @rpc
+    def status_timeline(self, student_number: str) -> list[dict[str, Any]]:
+        return status_changes.timeline(self.db, require_caller(self.caller), student_number)
+
+    @rpc
+    def status_attachment(self, attachment_id: int) -> dict[str, Any]:
+        return status_changes.attachment(self.db, require_caller(self.caller), int(attachment_id))
+
+    @rpc
+    def roster_settings(self) -> list[dict[str, Any]]:
+        return settings.read_settings(self.db, require_caller(self.caller))
+
+    @rpc
+    def save_roster_setting(self, key: str, value: Any) -> dict[str, Any]:
+        return settings.save_setting(self.db, require_caller(self.caller), key, value)
+
+    # 调班 (issue 5, R9): class moves
+    @rpc
+    def move_class(self, student_number: str, to_class: str, reason: str) -> dict[str, Any]:
+        return class_moves.move_class(self.db, require_caller(self.caller), student_number, to_class, reason)
+
+    @rpc
+    def class_moves(self, student_number: str) -> list[dict[str, Any]]:
+        return class_moves.class_moves(self.db, require_caller(self.caller), student_number)
+
+    # 批量学籍异动 (issue 5): status changes from Excel, preview then all-or-nothing apply
+    @rpc
+    def status_batch_template(self) -> dict[str, str]:
+        return batch_changes.status_batch_template(self.db, require_caller(self.caller))
+
+    @rpc
+    def preview_status_batch(self, content: str) -> dict[str, Any]:
+        return batch_changes.preview_status_batch(self.db, require_caller(self.caller), content)
+
+    @rpc
+    def apply_status_batch(self, content: str) -> dict[str, Any]:
+        return batch_changes.apply_status_batch(self.db, require_caller(self.caller), content)
+
+    # 学籍日历 (issue 5, R4 R16–R18): calendar jobs and their timer, absences, reporting, pending graduations
+    @rpc
+    def calendar_preview(self, job: str, on: str = "") -> dict[str, Any]:
+        return calendar_jobs.preview(self.db, require_caller(self.caller), job, on)
+
+    @rpc
+    def calendar_run(self, job: str, on: str = "") -> dict[str, Any]:
+        return calendar_jobs.run(self.db, require_caller(self.caller), job, on)
+
+    @rpc
+    def calendar_runs(self) -> list[dict[str, Any]]:
+        return calendar_jobs.calendar_runs(self.db, require_caller(self.caller))
+
+    @timer(interval=float(os.environ.get("ROSTER_CALENDAR_INTERVAL", "3600")))
+    def run_calendar_jobs(self) -> None:
+        calendar_jobs.run_due(self.db, system_caller("roster"))
+
+    @rpc
+    def record_absences(self, entries: list[dict[str, Any]]) -> dict[str, int]:
+        return calendar_jobs.record_absences(self.db, require_caller(self.caller), entries)
+
+    @rpc
+    def import_absences(self, content: str) -> dict[str, Any]:
+        return calendar_jobs.import_absences(self.db, require_caller(self.caller), content)
+
+    @rpc
+    def absence_template(self) -> dict[str, str]:
+        return calendar_jobs.absence_template(self.db, require_caller(self.caller))
+
+    @rpc
+    def absences(self, student_number: str = "", class_code: str = "") -> list[dict[str, Any]]:
+        return calendar_jobs.absences(self.db, require_caller(self.caller), student_number, class_code)
+
+    @rpc
+    def suspected_dropouts(self) -> list[dict[str, Any]]:
+        return calendar_jobs.suspected_dropouts(self.db, require_caller(self.caller))
+
+    @rpc
+    def mark_reported(self, student_numbers: list[str]) -> dict[str, int]:
+        return calendar_jobs.mark_reported(self.db, require_caller(self.caller), student_numbers)
+
+    @rpc
+    def pending_graduations(self, state: str = "open") -> list[dict[str, Any]]:
+        return calendar_jobs.pending_graduations(self.db, require_caller(self.caller), state)
+
+    @rpc
+    def add_pending_graduation(self, student_number: str, reason: str, expected_on: str = "") -> dict[str, Any]:
+        return calendar_jobs.add_pending_graduation(self.db, require_caller(self.caller), student_number, reason,
+                                                    expected_on)
+
+    @rpc
+    def close_pending_graduation(self, entry_id: int, note: str = "") -> dict[str, Any]:
+        return calendar_jobs.close_pending_graduation(self.db, require_caller(self.caller), int(entry_id), note)
 
     @batch_event_handler("clearance", "clearance.completed")
     def on_clearance_completed(self, bodies: list[Any]) -> None:

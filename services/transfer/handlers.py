@@ -10,10 +10,10 @@ from services.common.caller import ACADEMIC_AFFAIRS, AUTHORITY, STUDENT_AFFAIRS,
 from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Invalid, NotFound
-from services.common.events import STUDENT_NUMBER, StudentRegistered, StudentStatusChanged
+from services.common.events import STUDENT_NUMBER, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import copy_registration, read_copies
+from services.common.student_copy import copy_class_change, copy_registration, read_copies
 from services.transfer.adapters.orm import Student
 from services.transfer.domain import students
 
@@ -92,3 +92,12 @@ def _apply_status_change(payload: StudentStatusChanged, row: Student | None) -> 
     row.left = payload.left
     row.last_change_id = payload.change_id
     row.updated_at = datetime.now(UTC)
+
+
+def on_student_class_changed(db: Database, envelope: Envelope) -> None:
+    """调班 (R9): the read copy follows the class and college."""
+    payload = StudentClassChanged.model_validate(envelope.payload)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "transfer.on_student_class_changed"):
+            return
+        copy_class_change(s, Student, payload)

@@ -295,7 +295,8 @@ def test_annotate_follows_columns_the_operator_moved() -> None:
 
 
 def test_annotated_workbook_can_be_fixed_and_imported_again() -> None:
-    data = export(COLUMNS, [{"student_number": "012301010101", "name": "张三", "gender": "男"}], "名单")
+    data = export(COLUMNS, [{"student_number": "012301010101", "name": "张三", "gender": "男"},
+                            {"student_number": "012301010102", "name": "=A1", "gender": "'=B1"}], "名单")
     again = annotate(data, COLUMNS, [CellError(2, "C", "性别", "男", "示例错误")])
     wb = _book(again)
     assert wb.sheetnames[0] == "名单" and ERROR_SHEET in wb.sheetnames

@@ -108,6 +108,8 @@ class Occupancy(Base):
     checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why a student was put in a room allocated to another college.
     override_reason: Mapped[str | None] = mapped_column(String(200))
+    # Roster's status change that ended this stay; its revocation gives the bed back.
+    released_by_change_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     bed: Mapped[Bed] = relationship(lazy="joined", innerjoin=True)
 

@@ -280,15 +280,14 @@ def test_a_redelivered_leaving_event_releases_once(campus: Database) -> None:
     handlers.on_student_status_changed(campus, event)
     assert count(campus, Occupancy, Occupancy.ended_at.is_not(None)) == 1
     assert len(released_events(campus)) == 1
-    # a late third delivery, after the graduation was revoked and a new bed given
+    # a late third delivery, after the graduation was revoked and the bed given back
     handlers.on_student_status_changed(campus, status_changed(MAN, 8, "enrolled", left=False, revokes=7))
-    handlers.assign_bed(campus, CENTRE, MAN, "1号楼-101-2")
     handlers.on_student_status_changed(campus, event)
 
     assert count(campus, Occupancy, Occupancy.ended_at.is_not(None)) == 1
     assert len(released_events(campus)) == 1
     assert len(audit_entries(campus, "bed.release")) == 1
-    assert handlers.occupancy(campus, CENTRE, MAN)["bed"]["label"] == "1号楼-101-2"
+    assert handlers.occupancy(campus, CENTRE, MAN)["bed"]["label"] == "1号楼-101-1"
     assert count(campus, InboxRecord, InboxRecord.consumer == "housing.on_student_status_changed") == 2
 
 

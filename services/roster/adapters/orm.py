@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.models import BigId
@@ -66,6 +66,10 @@ class Student(Base):
     home_address: Mapped[str | None] = mapped_column(String(200))
     mailing_address: Mapped[str | None] = mapped_column(String(200))
     guardians: Mapped[str | None] = mapped_column(Text)  # JSON list of {name, relation, id_type, id_number, phone}
+    # Year of study (年级, 1 = first year); promoted each 1 August (R17). NULL: from the entry year.
+    grade: Mapped[int | None] = mapped_column(Integer)
+    # When the student reported at the start of study (报到); NULL after the welcome period → 未报到 (R4).
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_students_name_gender_birth", "name", "gender", "birth_date"),)
 
@@ -116,8 +120,126 @@ class StatusChange(Base):
     evidence: Mapped[str | None] = mapped_column(Text)
     revokes_change_id: Mapped[int | None] = mapped_column(ForeignKey("status_changes.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The kind of change (domain/transitions.py); NULL for revocations and older rows.
+    kind: Mapped[str | None] = mapped_column(String(32))
+    # What the kind needs beyond the reason, JSON (e.g. {"discharged_on": "2026-09-01"}).
+    details: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_status_changes_student", "student_number", "id"),)
+
+
+class StatusApplication(Base):
+    """A status change waiting for the authority's approval (K-12, R8), when so configured."""
+
+    __tablename__ = "status_applications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    effective_on: Mapped[date] = mapped_column(Date)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | approved | rejected
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requester_role: Mapped[str] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("status_changes.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusAttachment(Base):
+    """Evidence of a status change (证明材料): a scanned document or photo, kept with the change."""
+
+    __tablename__ = "status_attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("status_changes.id"), index=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("status_applications.id"), index=True)
+    student_number: Mapped[str] = mapped_column(String(20), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RosterSetting(Base):
+    """A configured date or threshold of the academic calendar (defaults in domain/calendar.py)."""
+
+    __tablename__ = "roster_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class Absence(Base):
+    """One school day a student was absent (缺勤), entered by the counselor or imported (R16)."""
+
+    __tablename__ = "absences"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"))
+    day: Mapped[date] = mapped_column(Date)
+    excused: Mapped[bool] = mapped_column(Boolean, default=False)  # with a reason (请假)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=False)  # the family or student answered
+    note: Mapped[str | None] = mapped_column(Text)
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("student_number", "day", name="uq_absences_student_day"),)
+
+
+class PendingGraduation(Base):
+    """待毕业 (R18): a student who has not graduated on time, why, and when it is expected."""
+
+    __tablename__ = "pending_graduations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    expected_on: Mapped[date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | closed
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class CalendarRun(Base):
+    """One calendar job applied for one period: a second run of the same period does nothing."""
+
+    __tablename__ = "calendar_runs"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)  # e.g. "2027" or "2027-09-20"
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    affected: Mapped[int] = mapped_column(Integer)
+    details: Mapped[str | None] = mapped_column(Text)  # JSON summary
+
+
+class ClassMove(Base):
+    """调班 (R9): a student moved between classes, by whom and why."""
+
+    __tablename__ = "class_moves"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"), index=True)
+    old_class_code: Mapped[str] = mapped_column(String(16))
+    new_class_code: Mapped[str] = mapped_column(String(16))
+    old_college_code: Mapped[str] = mapped_column(String(16))
+    new_college_code: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ClearanceEvent(Base):

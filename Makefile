@@ -14,7 +14,7 @@ ADMIN_NAME ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv assets rabbitmq postgres chromium run test fault bench lint migrate topology deadletters backup restore admin clean distclean
+.PHONY: help venv assets rabbitmq postgres chromium pdf run test fault bench lint migrate topology deadletters backup restore admin clean distclean
 
 help:
 	@echo "make run          start every service and the gateway with demo data (Ctrl-C stops)"
@@ -66,12 +66,16 @@ postgres:
 chromium:
 	@bash deploy/ensure-chromium.sh
 
-run: venv assets rabbitmq
+# Pango and the Noto CJK fonts for the PDF print views (WeasyPrint).
+pdf:
+	@bash deploy/ensure-pdf.sh
+
+run: venv assets rabbitmq pdf
 	$(BIN)/python -m deploy.run
 
-test: venv assets rabbitmq postgres chromium
+test: venv assets rabbitmq postgres chromium pdf
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not slow_fault and not perf" $(ARGS)
+	$(BIN)/pytest -m "not slow_fault and not perf" --durations=25 $(ARGS)
 
 fault: venv rabbitmq postgres
 	$(BIN)/pytest -m slow_fault tests/fault $(ARGS)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, request, session, url_for
 
-from gateway import auth
+from gateway import auth, print_web
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
 from gateway.security import check_form
 from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
@@ -251,6 +251,8 @@ def initial_passwords() -> str | Response:
     _page(caller, "initial_passwords")
     if request.method == "POST":
         class_code = request.form.get("class_code", "").strip() or None
+        if request.form.get("format") == "pdf":  # the same one-time issue, printed as slips to cut
+            return print_web.password_slips(caller, class_code)
         data = auth.call("identity", "initial_password_sheet", class_code)
         return xlsx_response(data["sheet"], f"学生初始密码_{class_code or '全部'}.xlsx")
     return _render("accounts_initial.html", caller, [GROUP, ("学生初始密码", None)],

@@ -27,12 +27,15 @@ from gateway import (
     menu,
     ops,
     presenters,
+    print_web,
     roster_api,
     roster_web,
     security,
     settings,
     status_api,
     status_web,
+    transfer_api,
+    transfer_web,
     web,
 )
 from gateway.errors import Failure, describe, error_body
@@ -92,6 +95,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(status_api.bp)
     app.register_blueprint(aid_web.bp)
     app.register_blueprint(aid_api.bp)
+    app.register_blueprint(transfer_web.bp)
+    app.register_blueprint(transfer_api.bp)
+    app.register_blueprint(print_web.bp)
     _register_error_handlers(app)
     return app
 

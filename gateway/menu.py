@@ -24,6 +24,11 @@ AID_REVIEWERS = frozenset({roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.AID_OP
 # moves classes (counselor, deputy secretary, student affairs) and follows the students' cases.
 STATUS_WORKERS = frozenset({roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.STUDENT_AFFAIRS})
 STATUS_BATCH = frozenset({roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY})
+# 转学 (issue 8): the school files and decides the outflow school stage; authorities decide theirs; the IT
+# centre and student affairs keep the peers and keys; T7 is filed by the student's college or the offices.
+TRANSFER_FILERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS})
+TRANSFER_DECIDERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.AUTHORITY})
+INTERNAL_CHANGES = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.DEPUTY_SECRETARY, roles.COUNSELOR})
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,18 @@ ENTRIES: tuple[Entry, ...] = (
           "连续缺勤且联系不上的学生名单"),
     Entry("status_pending", "待毕业名单", "status_web.pending_graduations", STATUS_WORKERS, "学籍异动",
           "待毕业学生的原因、预计毕业日期及是否仍占用宿舍床位"),
+    Entry("transfer_file", "转学申请", "transfer_web.file_page", TRANSFER_FILERS, "转学",
+          "办理学生转入本校：填写学生信息与转出学校，上传证明材料，提交主管部门审批"),
+    Entry("transfer_list", "转学列表", "transfer_web.transfers", TRANSFER_DECIDERS, "转学",
+          "按方向、状态查询转入与转出的转学，查看各环节审核、剩余工作日与往来消息，撤销转学"),
+    Entry("transfer_approvals", "转学审批", "transfer_web.approvals", TRANSFER_DECIDERS, "转学",
+          "按环节审核转学：同意或不同意（须填写理由），逾期默认同意"),
+    Entry("transfer_peers", "对端单位与密钥", "transfer_web.peers", frozenset({roles.IT_CENTRE, roles.STUDENT_AFFAIRS}),
+          "转学", "维护交换转学消息的学校与签名密钥，核查被拒收的消息，重发未确认的消息"),
+    Entry("transfer_calendar", "工作日历", "transfer_web.calendar", frozenset({roles.STUDENT_AFFAIRS, roles.AUTHORITY}),
+          "转学", "节假日与调休上班日（可导入），转学审核期限与转学时间段"),
+    Entry("transfer_internal", "校内转专业", "transfer_web.internal", INTERNAL_CHANGES, "转学",
+          "校内转专业、转学习中心：提交申请，转出与转入单位审批后调入新班级"),
     Entry("housing_buildings", "楼栋房间", "housing_web.buildings", HOUSING_READERS, "宿舍管理",
           "按楼栋、房间、床位浏览宿舍及入住情况"),
     Entry("housing_residents", "住宿查询", "housing_web.residents", STAFF_WITH_STUDENT_ACCESS, "宿舍管理",

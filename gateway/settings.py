@@ -34,6 +34,8 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "XUEJI_CONFIGURE_LOGGING": True,
         # Number of reverse proxies in front of the gateway whose X-Forwarded-For to trust.
         "XUEJI_PROXY_COUNT": int(os.environ.get("XUEJI_PROXY_COUNT", "0")),
+        # Printed on 在校证明, 学籍卡 and password slips (gateway/print_web.py).
+        "XUEJI_SCHOOL_NAME": os.environ.get("XUEJI_SCHOOL_NAME") or "示例大学",
         "SECRET_KEY": os.environ.get("XUEJI_SECRET_KEY") or None,
         "SESSION_COOKIE_NAME": "xueji_session",
         "SESSION_COOKIE_HTTPONLY": True,

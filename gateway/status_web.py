@@ -143,6 +143,7 @@ def _details(form: Any) -> dict[str, str]:
         "discharged_on": _day(form.get("discharged_on", ""), "退役日期"),
         "until": _day(form.get("until", ""), "休学截止日期"),
         "destination": form.get("destination", "").strip()[:200],
+        "leave_on": _day(form.get("leave_on", ""), "出境日期"),  # 出国（境）, T3 (issue 8)
     }
     return {k: v for k, v in details.items() if v}
 

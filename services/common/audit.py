@@ -23,6 +23,8 @@ from services.common.caller import Caller
 from services.common.models import AuditChainHead, AuditChainLink, AuditEntry
 
 CHAIN = "audit"
+# Where pruning (audit_retention.py) leaves the last removed link: the chain verifies from there.
+PRUNED_ANCHOR = "audit.pruned"
 GENESIS = "0" * 64
 _PENDING = "xueji_audit_chain_pending"
 
@@ -118,9 +120,12 @@ class ChainReport:
 
 
 def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Walk the chain from the start; report the first link whose entry was edited, removed or moved."""
-    prev, expected_seq, checked = GENESIS, 1, 0
-    for link, entry in _links(session, batch):
+    """Walk the chain from the start (or from the anchor pruning left); report the first link whose
+    entry was edited, removed or moved."""
+    anchor = session.get(AuditChainHead, PRUNED_ANCHOR)
+    base = anchor.seq if anchor else 0
+    prev, expected_seq, checked = (anchor.hash if anchor else GENESIS), base + 1, 0
+    for link, entry in _links(session, batch, base):
         if link.seq != expected_seq:
             return ChainReport(False, checked, expected_seq, None, f"审计链缺少第 {expected_seq} 条记录")
         if link.prev_hash != prev:
@@ -131,13 +136,12 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
             return ChainReport(False, checked, link.seq, link.audit_id, f"审计记录 {link.audit_id} 已被修改")
         prev, expected_seq, checked = link.hash, expected_seq + 1, checked + 1
     head = session.get(AuditChainHead, CHAIN)
-    if head is not None and (head.seq != checked or head.hash != prev):
-        return ChainReport(False, checked, checked + 1, None, "审计链末尾的记录已被删除")
+    if head is not None and (head.seq != base + checked or head.hash != prev):
+        return ChainReport(False, checked, base + checked + 1, None, "审计链末尾的记录已被删除")
     return ChainReport(True, checked)
 
 
-def _links(session: Session, batch: int) -> Iterator[tuple[AuditChainLink, AuditEntry | None]]:
-    after = 0
+def _links(session: Session, batch: int, after: int = 0) -> Iterator[tuple[AuditChainLink, AuditEntry | None]]:
     while True:
         rows = session.execute(
             select(AuditChainLink, AuditEntry).outerjoin(AuditEntry, AuditEntry.id == AuditChainLink.audit_id)

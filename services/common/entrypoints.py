@@ -10,6 +10,8 @@ it. Publishing to the dead-letter queue is confirmed before the original is acke
 
 `batch_event_handler` is the same handler for high-volume queues: the method receives a
 list of bodies and applies them in one transaction (see `BatchEventHandler`).
+
+`raw_consumer` consumes another system's messages undecoded (`RawConsumer`), with the same retries.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from kombu import Queue
+from kombu import Exchange, Queue
 from nameko.amqp.publish import get_producer
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
 import services.common.nameko_compat  # noqa: F401  (applies the ack fix)
@@ -199,3 +204,101 @@ class BatchEventHandler(ReliableEventHandler):
 
 event_handler = ReliableEventHandler.decorator
 batch_event_handler = BatchEventHandler.decorator
+
+
+# ---- raw messages: another system's protocol, where the exact body bytes matter -------------------
+
+# A retried or replayed copy goes back through the default exchange, so it keeps the routing key
+# it first arrived with here (the receiver checks it against the body).
+ROUTING_HEADER = "x-xueji-routing-key"
+
+
+@dataclass(frozen=True)
+class RawQueue:
+    """Where a raw consumer reads: a durable queue bound to a durable topic exchange."""
+
+    exchange: str
+    routing_key: str
+    queue: str
+
+
+class RawQueueConsumer(QueueConsumer):
+    """A consumer connection that hands messages over undecoded (kombu's `on_message`): no
+    serializer parses or re-encodes a body, and a body that is not JSON cannot break the consumer."""
+
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
+        channel.auto_decode = False  # py-amqp would turn the body into str by its content_encoding
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue],
+                                    on_message=partial(self.handle_message, provider, None))
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+
+def _arrival_routing_key(message: Any) -> str:
+    info = message.delivery_info or {}
+    headers = message.headers or {}
+    if not info.get("exchange") and ROUTING_HEADER in headers:  # our own retry copy or a replay
+        return str(headers[ROUTING_HEADER])
+    return str(info.get("routing_key", ""))
+
+
+class RawConsumer(Entrypoint):
+    """Consumes a durable queue; the method gets `(body: bytes, headers: dict, routing_key: str)`.
+
+    `where()` (called at setup, so it may read the environment) names the exchange, routing key
+    and queue; the queue and its binding are declared when consuming starts, and `topology`
+    declares them too. The message is acked after the worker succeeds; a failure gets the same
+    counted retries with backoff and dead-letter queue as `event_handler`. No context data is
+    taken from the message: its headers are set by a foreign sender. Decorate with
+    `@raw_consumer(where=…)` (a lone function argument would make nameko's decorator bare).
+    """
+
+    queue_consumer = RawQueueConsumer()
+
+    def __init__(self, where: Callable[[], RawQueue], max_attempts: int | None = None, **kwargs: Any) -> None:
+        self.where = where
+        self.max_attempts = max_attempts
+        self.queue: Queue | None = None
+        super().__init__(**kwargs)
+
+    def setup(self) -> None:
+        where = self.where()
+        self.queue = Queue(where.queue, exchange=Exchange(where.exchange, type="topic", durable=True),
+                           routing_key=where.routing_key, durable=True)
+        self.queue_consumer.register_provider(self)
+
+    def stop(self) -> None:
+        self.queue_consumer.unregister_provider(self)
+
+    @property
+    def amqp_uri(self) -> str:
+        return self.container.config["AMQP_URI"]
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        raw = message.body
+        if isinstance(raw, str):  # decoded by the transport after all: back to the bytes it was
+            raw = raw.encode(message.content_encoding or "utf-8")
+        headers = {k: v for k, v in (message.headers or {}).items() if not str(k).startswith("x-xueji-")}
+        try:
+            self.container.spawn_worker(self, (raw, headers, _arrival_routing_key(message)), {},
+                                        context_data={}, handle_result=partial(self.handle_result, message))
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message: Any, worker_ctx: Any, result: Any = None,
+                      exc_info: Any = None) -> tuple[Any, Any]:
+        self.handle_message_processed(message, result, exc_info)
+        return result, exc_info
+
+    # The same counted retries, backoff and dead-letter queue as event_handler.
+    handle_message_processed = ReliableEventHandler.handle_message_processed
+
+    def _publish_copy(self, message: Any, routing_key: str, headers: dict[str, Any],
+                      declare: list[Queue]) -> None:
+        headers.setdefault(ROUTING_HEADER, _arrival_routing_key(message))
+        ReliableEventHandler._publish_copy(self, message, routing_key, headers, declare)  # type: ignore[arg-type]
+
+
+raw_consumer = RawConsumer.decorator

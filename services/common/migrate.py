@@ -36,6 +36,8 @@ def run_env(target_metadata: list[MetaData]) -> None:
     from alembic import context
     from sqlalchemy import create_engine
 
+    from services.common.audit_retention import install_guard
+
     url = context.config.get_main_option("sqlalchemy.url")
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
@@ -48,6 +50,8 @@ def run_env(target_metadata: list[MetaData]) -> None:
                           render_as_batch=url.startswith("sqlite"))
         with context.begin_transaction():
             context.run_migrations()
+            # Outside alembic's versions: reinstalled on every run, so every service's log stays append-only.
+            install_guard(connection)
     engine.dispose()
 
 

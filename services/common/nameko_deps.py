@@ -15,7 +15,7 @@ import services.common.nameko_compat  # noqa: F401  (applies the ack fix)
 from services.common import metrics
 from services.common.caller import CONTEXT_KEY, Caller
 from services.common.db import Database, database_for
-from services.common.entrypoints import BatchEventHandler, ReliableEventHandler
+from services.common.entrypoints import BatchEventHandler, RawConsumer, ReliableEventHandler
 from services.common.logs import bind_correlation_id, clear_correlation_id
 from services.common.relay import OutboxRelay, RelayLoop
 
@@ -111,7 +111,7 @@ class MetricsProvider(DependencyProvider):
         if started is None:
             return
         entrypoint = worker_ctx.entrypoint
-        is_event = isinstance(entrypoint, ReliableEventHandler)
+        is_event = isinstance(entrypoint, ReliableEventHandler | RawConsumer)
         events = 0
         if is_event and worker_ctx.args:
             body = worker_ctx.args[0]

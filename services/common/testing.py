@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from services.common.caller import Caller, Scope
 from services.common.envelope import Actor, Envelope, new_event
@@ -67,3 +68,14 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "the effect did not appear in time"
         time.sleep(0.05)
+
+
+def drop_audit_guard(session: Any) -> None:
+    """Tamper tests play someone with DDL rights: first remove the append-only triggers."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log"))
+    else:
+        session.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+        session.execute(text("DROP TRIGGER IF EXISTS audit_log_keep"))

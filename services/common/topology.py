@@ -18,7 +18,7 @@ from typing import Any
 import amqp
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
-from services.common.entrypoints import ReliableEventHandler, dead_letter_queue, queue_name
+from services.common.entrypoints import RawConsumer, ReliableEventHandler, dead_letter_queue, queue_name
 from services.common.relay import amqp_connection, amqp_uri
 
 
@@ -35,7 +35,10 @@ def bindings_of(service_classes: Iterable[Any]) -> list[Binding]:
         for attr in sorted(vars(cls)):
             method = getattr(cls, attr)
             for ep in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
-                if isinstance(ep, ReliableEventHandler):
+                if isinstance(ep, RawConsumer):  # another system's protocol (e.g. the transfer inbox)
+                    where = ep.where()
+                    found.append(Binding(exchange=where.exchange, routing_key=where.routing_key, queue=where.queue))
+                elif isinstance(ep, ReliableEventHandler):
                     found.append(Binding(
                         exchange=f"{ep.source_service}.events",
                         routing_key=ep.event_type,

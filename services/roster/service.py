@@ -30,6 +30,7 @@ from services.roster import (
     settings,
     statistics,
     status_changes,
+    transfers_in_out,
 )
 
 
@@ -275,6 +276,30 @@ class RosterService(Observable):
     @rpc
     def close_pending_graduation(self, entry_id: int, note: str = "") -> dict[str, Any]:
         return calendar_jobs.close_pending_graduation(self.db, require_caller(self.caller), int(entry_id), note)
+
+    # 转学 (issue 8, T1–T3): the transfer service's port to the register (services/transfer/roster_port.py)
+    @rpc
+    def transfer_identity(self, student_number: str) -> dict[str, Any] | None:
+        return transfers_in_out.transfer_identity(self.db, require_caller(self.caller), student_number)
+
+    @rpc
+    def transfer_record(self, student_number: str) -> dict[str, Any]:
+        return transfers_in_out.transfer_record(self.db, require_caller(self.caller), student_number)
+
+    @rpc
+    def admit_transfer(self, transfer_id: str, record: dict[str, Any], class_code: str,
+                       national_student_id: str) -> str:
+        return transfers_in_out.admit_transfer(self.db, require_caller(self.caller), transfer_id, record,
+                                               class_code, national_student_id)
+
+    @rpc
+    def mark_transferred_out(self, transfer_id: str, student_number: str, reason: str) -> dict[str, Any]:
+        return transfers_in_out.mark_transferred_out(self.db, require_caller(self.caller), transfer_id,
+                                                     student_number, reason)
+
+    @rpc
+    def class_info(self, class_code: str) -> dict[str, Any] | None:
+        return transfers_in_out.class_info(self.db, require_caller(self.caller), class_code)
 
     @batch_event_handler("clearance", "clearance.completed")
     def on_clearance_completed(self, bodies: list[Any]) -> None:

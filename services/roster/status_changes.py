@@ -9,9 +9,7 @@ for all of them and every change is published (outbox) with its old and new stat
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -22,6 +20,7 @@ from services.common.audit import audit
 from services.common.caller import ACADEMIC_AFFAIRS, AUTHORITY, STUDENT, STUDENT_AFFAIRS, SYSTEM, Caller
 from services.common.db import Database
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
+from services.common.uploads import Upload, parse_uploads
 from services.roster import settings as cfg
 from services.roster.adapters.orm import (
     PendingGraduation,
@@ -34,43 +33,9 @@ from services.roster.domain import status as st
 from services.roster.domain import transitions as tr
 from services.roster.handlers import actor_of, latest_change, publish_status_change, stage_status_change
 
-MAX_ATTACHMENTS = 5
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
-# Accepted evidence files, recognised by their first bytes (the browser's claim is not trusted).
-SIGNATURES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 GRADUATION_KINDS = frozenset({"graduate", "complete", "attendance"})
 # The kind each clearance outcome's status is applied as.
 KIND_OF_GRADUATION = {tr.KINDS[k].to_status: k for k in GRADUATION_KINDS}
-
-
-@dataclass(frozen=True)
-class Upload:
-    filename: str
-    content_type: str
-    data: bytes
-
-
-def parse_uploads(items: list[dict[str, Any]] | None) -> list[Upload]:
-    """Evidence files as the gateway sends them ({filename, data (base64)}); checked here."""
-    uploads = []
-    items = items or []
-    if len(items) > MAX_ATTACHMENTS:
-        raise Invalid(f"证明材料最多 {MAX_ATTACHMENTS} 个文件")
-    for item in items:
-        name = str(item.get("filename") or "").strip()[-200:] or "附件"
-        try:
-            data = base64.b64decode(str(item.get("data") or ""), validate=True)
-        except ValueError:
-            raise Invalid(f"证明材料“{name}”无法读取") from None
-        if not data:
-            raise Invalid(f"证明材料“{name}”是空文件")
-        if len(data) > MAX_ATTACHMENT_BYTES:
-            raise Invalid(f"证明材料“{name}”超过 {MAX_ATTACHMENT_BYTES // 1024 // 1024} MB")
-        kind = next((t for sig, t in SIGNATURES.items() if data.startswith(sig)), None)
-        if kind is None:
-            raise Invalid(f"证明材料“{name}”应为 PDF、JPEG 或 PNG 文件")
-        uploads.append(Upload(name, kind, data))
-    return uploads
 
 
 def _effective_at(day: date) -> datetime:
@@ -100,6 +65,14 @@ def check_details(kind: tr.Kind, current: str, details: dict[str, Any], today: d
         clean["until"] = parse_day(details["until"], "休学截止日期").isoformat()
     if kind.code in ("transfer_out", "visiting") and details.get("destination"):
         clean["destination"] = str(details["destination"])[:200]
+    if kind.code == "go_abroad":  # T3: where to and when, besides the reason
+        destination = str(details.get("destination") or "").strip()
+        if not destination:
+            raise Invalid("出国（境）须填写前往国家或地区")
+        clean["destination"] = destination[:200]
+        if not str(details.get("leave_on") or "").strip():
+            raise Invalid("出国（境）须填写出境日期")
+        clean["leave_on"] = parse_day(details["leave_on"], "出境日期").isoformat()
     return clean
 
 
@@ -146,7 +119,7 @@ def _attach(s: Session, uploads: list[Upload], number: str, caller: Caller, *,
         s.add(StatusAttachment(
             change_id=change_id, application_id=application_id, student_number=number,
             filename=upload.filename, content_type=upload.content_type, size=len(upload.data),
-            sha256=hashlib.sha256(upload.data).hexdigest(), data=upload.data,
+            sha256=upload.sha256, data=upload.data,
             uploaded_by=caller.username, uploaded_at=now))
 
 
@@ -188,7 +161,7 @@ def apply_status_change(db: Database, caller: Caller, student_number: str, kind_
     with db.transaction() as s:
         student = _student(s, caller, student_number, lock=True)
         clean = check_details(kind, student.status, details or {}, date.today())
-        needs_approval = kind.code in cfg.current(s)["authority_approval_kinds"]
+        needs_approval = tr.needs_authority_approval(kind, cfg.current(s)["authority_approval_kinds"])
         if needs_approval and caller.role not in (AUTHORITY, SYSTEM):
             return _file_application(s, caller, student, kind, day, reason, evidence, uploads, clean)
         role = ACADEMIC_AFFAIRS if caller.role == AUTHORITY else caller.role
@@ -303,7 +276,8 @@ def revoke_status_change(db: Database, caller: Caller, change_id: int, reason: s
 def status_kinds(caller: Caller) -> list[dict[str, Any]]:
     """The kinds the caller may apply, for the form: from which statuses, to which."""
     return [{"code": k.code, "label": k.label, "to_status": k.to_status, "to_label": st.label(k.to_status),
-             "from_statuses": sorted(k.from_statuses), "evidence_required": k.evidence_required}
+             "from_statuses": sorted(k.from_statuses), "evidence_required": k.evidence_required,
+             "authority_approval": k.authority_approval}
             for k in tr.KINDS.values() if tr.may_apply(k, caller.role) or caller.role == AUTHORITY]
 
 
@@ -321,8 +295,8 @@ def timeline(db: Database, caller: Caller, student_number: str) -> list[dict[str
                 files.setdefault(a.change_id, []).append({"id": a.id, "filename": a.filename, "size": a.size})
         revoked_by = {c.revokes_change_id: c.id for c in changes if c.revokes_change_id}
         return [{
-            "id": c.id, "kind": c.kind, "kind_label": tr.KINDS[c.kind].label if c.kind in tr.KINDS
-            else ("撤销" if c.revokes_change_id else st.label(c.new_status)),
+            "id": c.id, "kind": c.kind, "kind_label": tr.kind_label(c.kind)
+            or ("撤销" if c.revokes_change_id else st.label(c.new_status)),
             "old_status": c.old_status, "old_label": st.label(c.old_status),
             "new_status": c.new_status, "new_label": st.label(c.new_status), "reason": c.reason,
             "effective_at": c.effective_at.isoformat(), "created_at": c.created_at.isoformat(),

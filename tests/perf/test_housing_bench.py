@@ -83,7 +83,6 @@ def reset(db: Database) -> None:
     with db.transaction() as s:
         s.execute(text("DELETE FROM occupancies"))
         s.execute(text("UPDATE beds SET occupant = NULL, occupied_since = NULL"))
-        s.execute(text("DELETE FROM audit_log WHERE action IN ('bed.allocate', 'bed.move')"))
 
 
 def report(what: str, count: int, use_case: float, baseline: float) -> None:

@@ -70,6 +70,8 @@ class Student(Base):
     grade: Mapped[int | None] = mapped_column(Integer)
     # When the student reported at the start of study (报到); NULL after the welcome period → 未报到 (R4).
     reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 全国学籍号 kept from another institution (transfer in, T2); NULL: "G" + the ID number (transfers_in_out.py).
+    national_student_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
     __table_args__ = (Index("ix_students_name_gender_birth", "name", "gender", "birth_date"),)
 
@@ -296,3 +298,15 @@ class ChangeRequest(Base):
     class_code: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TransferAdmission(Base):
+    """A student admitted by a transfer from another institution (T1): one per transfer, so a
+    repeated admission returns the same student number."""
+
+    __tablename__ = "transfer_admissions"
+
+    transfer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"), unique=True)
+    admitted_by: Mapped[str] = mapped_column(String(64))
+    admitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

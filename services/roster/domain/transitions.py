@@ -31,11 +31,14 @@ class Kind:
     from_statuses: frozenset[str]
     roles: frozenset[str]  # who may apply it (and revoke it); scope is checked as well
     evidence_required: bool = True  # an attachment or a document reference (文号)
+    # Waits for the authority's approval whoever applies it (besides the authority and the system),
+    # whatever the setting `authority_approval_kinds` says.
+    authority_approval: bool = False
 
 
 def _kind(code: str, label: str, to: str, sources: set[str] | frozenset[str], *roles: str,
-          evidence: bool = True) -> Kind:
-    return Kind(code, label, to, frozenset(sources), frozenset({*roles, SYSTEM}), evidence)
+          evidence: bool = True, approval: bool = False) -> Kind:
+    return Kind(code, label, to, frozenset(sources), frozenset({*roles, SYSTEM}), evidence, approval)
 
 
 AA = ACADEMIC_AFFAIRS
@@ -62,7 +65,15 @@ KINDS: dict[str, Kind] = {k.code: k for k in (
     _kind("suspected_dropout", "疑似辍学", st.SUSPECTED_DROPOUT, {st.ENROLLED}, AA, COUNSELOR),
     _kind("dropout", "辍学", st.DROPOUT, {st.SUSPECTED_DROPOUT}, AA),
     _kind("return", "返校", st.ENROLLED, {st.SUSPECTED_DROPOUT, st.DROPOUT}, AA, COUNSELOR),
+    # T3: leaving the country closes the record here like a withdrawal (R8: leaving to settle abroad is
+    # the one withdrawal open to compulsory-education students); destination and date in the details.
+    _kind("go_abroad", "出国（境）", st.WITHDRAWN, {st.ENROLLED, st.SUSPENDED}, AA, approval=True),
 )}
+
+# Kinds recorded by other paths, never applied through the table: 转入 is the first change of a
+# student admitted by a transfer from another institution (services/roster/transfers_in_out.py).
+TRANSFER_IN = "transfer_in"
+RECORDED_KINDS: dict[str, str] = {TRANSFER_IN: "转入"}
 
 # Roles that approve a change where approval by the authority is configured (K-12, R8).
 APPROVERS = frozenset({AUTHORITY})
@@ -81,6 +92,18 @@ def kind_of(code: str) -> Kind:
     if kind is None:
         raise TransitionError(f"异动类型“{code}”不存在")
     return kind
+
+
+def kind_label(code: str | None) -> str | None:
+    """The label of a kind of the table or of a recorded kind (转入), None for unknown codes."""
+    if code in KINDS:
+        return KINDS[code].label
+    return RECORDED_KINDS.get(code or "")
+
+
+def needs_authority_approval(kind: Kind, configured: list[str] | frozenset[str] | set[str]) -> bool:
+    """K-12: configured kinds wait for the authority; some kinds always do (出国（境）, T3)."""
+    return kind.authority_approval or kind.code in configured
 
 
 def kind_by_label(text: str) -> Kind | None:

@@ -18,6 +18,7 @@ from services.common.db import Database
 from services.common.errors import Forbidden, Invalid
 from services.common.models import AuditChainLink, AuditEntry, OutboxMessage
 from services.common.sheets import ERROR_SHEET, column_letter, export
+from services.common.testing import drop_audit_guard
 from services.roster import codes, handlers, importing, problems, statistics
 from services.roster.adapters.orm import ProblemRecord, StatusChange, Student
 from services.roster.domain.codes import CodeBook
@@ -260,6 +261,7 @@ def test_audit_chain_detects_an_edited_or_removed_entry(db: Database) -> None:
         chained = s.scalars(select(AuditChainLink.audit_id).order_by(AuditChainLink.seq)).all()
     victim = chained[3]
     with db.transaction() as s:
+        drop_audit_guard(s)
         s.execute(text("UPDATE audit_log SET after = :a WHERE id = :i"), {"a": '{"name": "改过"}', "i": victim})
     report = codes.verify_audit(db, REGISTRAR)
     assert not report["ok"] and report["audit_id"] == victim and "已被修改" in report["message"]

@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "suspected_dropout": ("在读", "academic_affairs counselor"),
     "dropout": ("疑似辍学", "academic_affairs"),
     "return": ("疑似辍学 辍学", "academic_affairs counselor"),
+    "go_abroad": ("在读 休学", "academic_affairs"),
 }
 STATUS_BY_LABEL = {label: code for code, label in st.LABELS.items()}
 
@@ -69,7 +70,7 @@ def test_every_transition_and_role(kind: str) -> None:
 
 def test_leaving_kinds_close_the_record_and_suspension_keeps_it() -> None:
     left = {k.code for k in tr.KINDS.values() if st.has_left(k.to_status)}
-    assert left == {"withdraw", "expel", "death", "transfer_out", "graduate", "complete", "attendance"}
+    assert left == {"withdraw", "expel", "death", "transfer_out", "graduate", "complete", "attendance", "go_abroad"}
     assert not st.has_left(tr.kind_of("suspend").to_status) and not st.has_left(tr.kind_of("military").to_status)
     assert not st.on_campus(st.SUSPENDED) and st.on_campus(st.ENROLLED)
 

@@ -204,17 +204,23 @@ def grants(username: str) -> str:
     if request.method == "POST":
         role = request.form.get("role", "")
         kind = SCOPE_OF_ROLE.get(role, "institution")
+        # A multiple select sends one value per unit; the text box (no org tree yet) a list.
+        ids = [i for value in request.form.getlist("scope_ids") for i in _ids(value)]
         try:
-            auth.call("identity", "grant", username, role, kind,
-                      _ids(request.form.get("scope_ids", "")) if kind != "institution" else [])
+            auth.call("identity", "grant", username, role, kind, ids if kind != "institution" else [])
         except (Invalid, Conflict, Forbidden) as exc:
             error = str(exc.args[0]) if exc.args else "授权失败"
     result = auth.call("identity", "list_grants", username)
     grantable = GRANTABLE if caller.role == "student_affairs" else ("counselor",)
+    units = [u for u in auth.call("identity", "org_units")["items"] if u["kind"] in ("college", "class")]
+    if caller.role != "student_affairs":  # a deputy secretary grants only classes of their college
+        units = [u for u in units if u["kind"] == "class" and u["college_code"] in caller.scope.ids]
     return _render("accounts_grants.html", caller, [GROUP, ("账号管理", url_for("accounts.accounts")),
                                                     (f"{username} 的授权", None)],
                    account=result, items=result["items"], error=error, scope_label=scope_label,
-                   roles=[(r, ROLE_LABELS[r]) for r in grantable], role_labels=ROLE_LABELS)
+                   roles=[(r, ROLE_LABELS[r]) for r in grantable], role_labels=ROLE_LABELS,
+                   colleges=[u for u in units if u["kind"] == "college"],
+                   classes=[u for u in units if u["kind"] == "class"])
 
 
 @bp.post("/grants/<int:grant_id>/revoke")

@@ -14,8 +14,9 @@ from flask import Blueprint, Response, redirect, request, url_for
 from gateway import auth
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
 from gateway.security import check_form
-from gateway.spreadsheets import xlsx_response
+from gateway.spreadsheets import SheetStep, kept, preview_or_apply, xlsx_response
 from gateway.web import _page, _render
+from services.common import caller as roles
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
 bp = Blueprint("aid_web", __name__, url_prefix="/aid")
@@ -68,20 +69,45 @@ def apply() -> str | Response:
 def reviews() -> str | Response:
     caller = auth.require_login()
     _page(caller, "aid_reviews")
-    error = None
+    error, batch = None, None
     if request.method == "POST":
         try:
             decision = "return" if request.form.get("decision") == "return" else "approve"
-            auth.call("aid", "review", int(request.form.get("application_id", "0") or 0), decision,
-                      request.form.get("reason", ""))
-            return redirect(url_for("aid_web.reviews", done=decision))
+            if request.form.get("action") == "batch":
+                batch = _review_batch(decision, request.form.get("reason", "").strip())
+            else:
+                auth.call("aid", "review", int(request.form.get("application_id", "0") or 0), decision,
+                          request.form.get("reason", ""))
+                return redirect(url_for("aid_web.reviews", done=decision))
         except (Invalid, Conflict, NotFound, Forbidden, ValueError) as exc:
             error = _error(exc)
     page, per_page = page_args(request.args.get("page"), request.args.get("per_page"))
     queue = auth.call("aid", "review_queue", page, per_page)
     return _render("aid_reviews.html", caller, [GROUP, ("资助审核", None)], queue=queue, error=error,
                    done=request.args.get("done"), pagination=Pagination(page, per_page, int(queue["total"])),
-                   page_sizes=PAGE_SIZES)
+                   page_sizes=PAGE_SIZES, batch=batch)
+
+
+MAX_BATCH = 200  # one page of the queue at most
+
+
+def _review_batch(decision: str, reason: str) -> dict[str, Any]:
+    """批量审核: the ticked applications through `aid.review_many`; each one's outcome for the page."""
+    try:
+        ids = list(dict.fromkeys(int(i) for i in request.form.getlist("ids")))
+    except ValueError:
+        raise Invalid("申请编号不正确") from None
+    if not ids:
+        raise Invalid("请先勾选要审核的申请")
+    if len(ids) > MAX_BATCH:
+        raise Invalid(f"一次最多审核 {MAX_BATCH} 条申请")
+    if decision == "return" and not reason:
+        raise Invalid("退回时必须填写原因")
+    result = auth.call("aid", "review_many", ids, decision, reason)
+    refused = {int(r["id"]): r["message"] for r in result["refused"]}
+    label = "已退回" if decision == "return" else "已通过"
+    return {"decision": decision, "done": result["done"], "refused": len(refused),
+            "outcomes": [{"id": i, "ok": i not in refused, "message": refused.get(i, label)} for i in ids]}
 
 
 @bp.get("/applications/<int:application_id>")
@@ -198,3 +224,117 @@ def report_file(kind: str) -> Response:
     if not result["ok"]:
         raise Conflict(f"报表有 {result['error_count']} 处未通过模板校验，请在资助报表页查看")
     return xlsx_response(result["file"], result["filename"])
+
+
+# -- 困难认定导入: template → upload → preview → 确认导入 (all or nothing) --------------------------------
+
+IMPORT_MAX_MB = 20
+LONG_RPC = 300.0  # seconds: a whole school's identifications
+
+
+def _long_call(method: str, *args: Any) -> Any:
+    return auth.rpc().invoke("aid", method, args, caller=auth.require_login(), timeout=LONG_RPC)
+
+
+@bp.get("/identifications/template.xlsx")
+def identification_template() -> Response:
+    caller = auth.require_login()
+    _page(caller, "aid_identify_import")
+    result = auth.call("aid", "identification_template")
+    return xlsx_response(result["content"], result["filename"])
+
+
+@bp.route("/identifications", methods=["GET", "POST"])
+def identifications() -> str:
+    """The uploaded workbook stays here between preview and 确认导入 (a token in the form)."""
+    caller = auth.require_login()
+    _page(caller, "aid_identify_import")
+    step, error = SheetStep(), None
+    if request.method == "POST":
+        try:
+            step = preview_or_apply(caller.username, IMPORT_MAX_MB,
+                                    lambda c: _long_call("preview_identifications", c),
+                                    lambda c: _long_call("import_identifications", c))
+        except (Invalid, Conflict, NotFound, Forbidden) as exc:
+            error = _error(exc)
+    return _render("aid_identify_import.html", caller, [GROUP, ("困难认定导入", None)], preview=step.preview,
+                   result=step.result, error=error, upload_token=step.upload_token,
+                   annotated_token=step.annotated_token)
+
+
+@bp.get("/identifications/result/<token>.xlsx")
+def identification_result(token: str) -> Response:
+    caller = auth.require_login()
+    _page(caller, "aid_identify_import")
+    return xlsx_response(kept(token, caller.username), "困难认定导入_错误标注.xlsx")
+
+
+# -- 资助项目: the programmes' rules, edited by the aid operator (save_programme) ----------------------
+
+KIND_LABELS = {"scholarship": "奖学金", "grant": "助学金", "loan": "助学贷款", "work_study": "勤工助学",
+               "waiver": "学费减免", "emergency": "临时困难补助", "green_channel": "绿色通道"}
+INT_FIELDS = {"amount": "固定金额", "max_amount": "金额上限", "max_amount_postgraduate": "研究生金额上限",
+              "min_year": "最低年级", "max_rank_percent": "成绩排名要求", "instalments": "发放期数"}
+REQUIRED_INTS = ("min_year", "instalments")
+
+
+def _programme_form(levels: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The posted programme as `save_programme` takes it, and each field's Chinese error (shown beside it)."""
+    form = request.form
+    data: dict[str, Any] = {"code": form.get("code", "").strip().upper(), "name": form.get("name", "").strip(),
+                            "kind": form.get("kind", ""), "payer": form.get("payer", "").strip(),
+                            "requires_need": form.get("requires_need") == "1", "active": form.get("active") == "1",
+                            "min_need_level": form.get("min_need_level") or None}
+    errors: dict[str, str] = {}
+    for key, label in INT_FIELDS.items():
+        text = form.get(key, "").strip()
+        data[key] = None
+        if not text:
+            if key in REQUIRED_INTS:
+                errors[key] = f"请填写{label}"
+            continue
+        try:
+            data[key] = int(text)
+        except ValueError:
+            errors[key] = f"{label}须为整数"
+    tiers: dict[str, int] = {}
+    for level in levels:
+        text = form.get(f"tier_{level}", "").strip()
+        if text:
+            try:
+                tiers[level] = int(text)
+            except ValueError:
+                errors[f"tier_{level}"] = f"“{level}”档金额须为整数"
+    data["tiers"] = tiers
+    return data, errors
+
+
+@bp.route("/programmes", methods=["GET", "POST"])
+def programmes() -> str | Response:
+    caller = auth.require_login()
+    _page(caller, "aid_programmes")
+    can_edit = caller.role == roles.AID_OPERATOR
+    programmes = auth.call("aid", "list_programmes")
+    levels = auth.call("aid", "need_levels")["needy"]
+    editing, posted, error, field_errors = None, None, None, {}
+    if request.method == "POST":
+        if not can_edit:
+            raise Forbidden("只有资助中心经办人可以修改资助项目")
+        posted, field_errors = _programme_form(levels)
+        original = request.form.get("original_code", "")
+        editing = original or "__new__"
+        if original:
+            posted["code"] = original  # the code names the programme: it is never renamed here
+        elif any(p["code"] == posted["code"] for p in programmes):
+            field_errors["code"] = f"项目代码 {posted['code']} 已存在，请在上方修改该项目"
+        if field_errors:
+            error = "请改正标红的项"
+        else:
+            try:
+                saved = auth.call("aid", "save_programme", posted)
+                return redirect(url_for("aid_web.programmes", saved=saved["code"]) + f"#p-{saved['code']}")
+            except (Invalid, Conflict, Forbidden) as exc:
+                error = _error(exc)
+    return _render("aid_programmes.html", caller, [GROUP, ("资助项目", None)], programmes=programmes, levels=levels,
+                   kinds=KIND_LABELS, can_edit=can_edit, editing=editing, posted=posted, error=error,
+                   field_errors=field_errors, saved=request.args.get("saved"))

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request, url_for
 
-from gateway import auth
+from gateway import auth, menu
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
 from gateway.security import check_form
 from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
@@ -135,6 +135,43 @@ def bed(label: str) -> str:
     _page(caller, "housing_buildings")
     return _render("housing_bed.html", caller, [GROUP, ("楼栋房间", url_for("housing_web.buildings")), (label, None)],
                    label=label, stays=auth.call("housing", "stays_of_bed", label))
+
+
+# Why a stay ended: housing's own reasons, else the roster status that released the bed (H5).
+END_REASONS = {
+    "moved": "调整床位", "checked_out": "退宿",
+    "graduated": "毕业", "completed": "结业", "attendance": "肄业", "withdrawn": "退学", "expelled": "开除",
+    "deceased": "死亡", "transferred_out": "转出", "suspended": "休学", "military": "参军", "dropout": "辍学",
+}
+GENDERS = {"1": "男", "2": "女"}
+
+
+@bp.app_template_filter("end_reason")
+def end_reason(code: str | None) -> str:
+    return END_REASONS.get(code or "", code or "")
+
+
+@bp.get("/students/<student_number>")
+def student(student_number: str) -> str:
+    """住宿记录: the current bed and every stay of one student. Counselors and deputy
+    secretaries read students in their scope (the service refuses others, H4)."""
+    caller = auth.require_login()
+    _page(caller, "housing_residents")
+    outcomes = auth.rpc().call_many({
+        "bed": ("housing", "occupancy", student_number),
+        "stays": ("housing", "bed_history", student_number),
+        "found": ("housing", "residents", student_number, 1, 5),
+    }, caller=caller)
+    # Scope and existence are decided by the first two; their errors are the page's.
+    current, stays = outcomes["bed"].unwrap(), outcomes["stays"].unwrap()
+    person = next((r for r in outcomes["found"].unwrap()["items"] if r["student_number"] == student_number), None)
+    open_stay = next((s for s in stays if s["ended_at"] is None), None)
+    title = f"{person['name']}（{student_number}）" if person else student_number
+    return _render("housing_student.html", caller, [GROUP, ("住宿查询", url_for("housing_web.residents")),
+                                                     (title, None)],
+                   number=student_number, person=person, gender=GENDERS.get((person or {}).get("gender", ""), ""),
+                   bed=current["bed"], checked_in_at=open_stay["checked_in_at"] if open_stay else None,
+                   stays=list(reversed(stays)), can_write=menu.allowed(caller.role, "housing_assign"))
 
 
 @bp.get("/residents")

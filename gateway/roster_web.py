@@ -7,16 +7,13 @@ Pages are checked against the menu here; the roster service checks role and scop
 from __future__ import annotations
 
 import base64
-import secrets
-import threading
-import time
 from typing import Any
 
 from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.security import check_form
-from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
+from gateway.spreadsheets import keep, kept, uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -25,13 +22,6 @@ bp = Blueprint("roster_web", __name__, url_prefix="/roster")
 MAX_UPLOAD_MB = 40  # a 50,000-row workbook is ~15 MB
 LONG_RPC = 900.0  # seconds: a full-year import or export
 GROUP = ("学籍管理", None)
-RESULT_TTL = 3600.0
-
-# Annotated workbooks of failed imports, kept for their operator to download (one gateway
-# process, `gunicorn -w 1`; a restart only means uploading again).
-_results: dict[str, tuple[float, str, bytes]] = {}
-_results_lock = threading.Lock()
-
 
 @bp.before_request
 def _csrf() -> None:
@@ -44,16 +34,6 @@ def upload_b64() -> str:
 
 def long_call(method: str, *args: Any) -> Any:
     return auth.rpc().invoke("roster", method, args, caller=auth.require_login(), timeout=LONG_RPC)
-
-
-def _keep_result(username: str, data: bytes) -> str:
-    token = secrets.token_urlsafe(16)
-    now = time.monotonic()
-    with _results_lock:
-        for key in [k for k, (expires, _, _) in _results.items() if expires < now]:
-            del _results[key]
-        _results[token] = (now + RESULT_TTL, username, data)
-    return token
 
 
 @bp.get("/template.xlsx")
@@ -74,7 +54,7 @@ def import_page() -> str:
             outcome = long_call("import_students", upload_b64(), request.form.get("valid_only") == "1",
                                 request.form.get("update_existing") == "1")
             if outcome.get("annotated"):
-                token = _keep_result(caller.username, base64.b64decode(outcome["annotated"]))
+                token = keep(caller.username, outcome["annotated"])
         except (Invalid, Conflict, NotFound) as exc:
             error = str(exc.args[0]) if exc.args else "导入失败"
     return _render("roster_import.html", caller, [GROUP, ("学生导入", None)], outcome=outcome, error=error,
@@ -85,11 +65,7 @@ def import_page() -> str:
 def import_result(token: str) -> Response:
     caller = auth.require_login()
     _page(caller, "roster_import")
-    with _results_lock:
-        kept = _results.get(token)
-    if kept is None or kept[1] != caller.username or kept[0] < time.monotonic():
-        raise NotFound("标注文件已过期，请重新上传检查")
-    return xlsx_response(kept[2], "学生导入_错误标注.xlsx")
+    return xlsx_response(kept(token, caller.username), "学生导入_错误标注.xlsx")
 
 
 @bp.get("/export.xlsx")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
@@ -21,9 +20,9 @@ from flask import Blueprint, Response, request, url_for
 
 from gateway import auth, menu
 from gateway.presenters import PAGE_SIZES, Pagination, page_args, status_tag
-from gateway.roster_web import _keep_result, _results, _results_lock, long_call
+from gateway.roster_web import long_call
 from gateway.security import check_form
-from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
+from gateway.spreadsheets import SheetStep, keep, kept, preview_or_apply, uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common import caller as roles
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
@@ -75,21 +74,6 @@ def _paged(items: list[dict[str, Any]], q: str, fields: Iterable[str]) -> tuple[
     pagination = Pagination(page, per_page, len(items))
     start = (page - 1) * per_page
     return items[start:start + per_page], pagination
-
-
-def _kept(token: str) -> bytes:
-    """A workbook this operator uploaded or got back earlier (roster_web's store of results)."""
-    caller = auth.require_login()
-    with _results_lock:
-        kept = _results.get(token)
-    if kept is None or kept[1] != caller.username or kept[0] < time.monotonic():
-        raise NotFound("文件已过期，请重新上传")
-    return kept[2]
-
-
-def _forget(token: str) -> None:
-    with _results_lock:
-        _results.pop(token, None)
 
 
 def _day(text: str, label: str) -> str:
@@ -253,34 +237,23 @@ def batch() -> str:
     """The uploaded workbook stays here between preview and 确认执行 (a token in the form)."""
     caller = auth.require_login()
     _page(caller, "status_batch")
-    preview = result = error = upload_token = annotated_token = None
+    step, error = SheetStep(), None
     if request.method == "POST":
         try:
-            if request.form.get("action") == "apply":
-                upload_token = request.form.get("token", "")
-                result = long_call("apply_status_batch", base64.b64encode(_kept(upload_token)).decode())
-                if result.get("ok"):
-                    _forget(upload_token)  # applied: the same file cannot be applied twice by a double click
-                    upload_token = None
-                outcome = result
-            else:
-                content = uploaded_xlsx_b64(MAX_UPLOAD_MB)
-                preview = outcome = long_call("preview_status_batch", content)
-                if preview.get("ok"):
-                    upload_token = _keep_result(caller.username, base64.b64decode(content))
-            if outcome.get("annotated"):
-                annotated_token = _keep_result(caller.username, base64.b64decode(outcome["annotated"]))
+            step = preview_or_apply(caller.username, MAX_UPLOAD_MB, lambda c: long_call("preview_status_batch", c),
+                                    lambda c: long_call("apply_status_batch", c))
         except USER_ERRORS as exc:
             error = _error_text(exc)
-    return _render("status_batch.html", caller, [GROUP, ("批量异动", None)], preview=preview, result=result,
-                   error=error, upload_token=upload_token, annotated_token=annotated_token)
+    return _render("status_batch.html", caller, [GROUP, ("批量异动", None)], preview=step.preview,
+                   result=step.result, error=error, upload_token=step.upload_token,
+                   annotated_token=step.annotated_token)
 
 
 @bp.get("/status/batch/result/<token>.xlsx")
 def batch_result(token: str) -> Response:
     caller = auth.require_login()
     _page(caller, "status_batch")
-    return xlsx_response(_kept(token), "批量异动_错误标注.xlsx")
+    return xlsx_response(kept(token, caller.username), "批量异动_错误标注.xlsx")
 
 
 # -- 异动审批 (K-12: the authority approves) -------------------------------------------------------
@@ -416,7 +389,7 @@ def absences() -> str:
             elif action == "import":
                 imported = long_call("import_absences", uploaded_xlsx_b64(MAX_UPLOAD_MB))
                 if imported.get("annotated"):
-                    annotated_token = _keep_result(caller.username, base64.b64decode(imported["annotated"]))
+                    annotated_token = keep(caller.username, imported["annotated"])
             elif action == "reported":
                 numbers = _numbers(request.form.get("student_numbers", ""))
                 if not numbers:
@@ -451,7 +424,7 @@ def absences() -> str:
 def absence_result(token: str) -> Response:
     caller = auth.require_login()
     _page(caller, "status_absences")
-    return xlsx_response(_kept(token), "缺勤导入_错误标注.xlsx")
+    return xlsx_response(kept(token, caller.username), "缺勤导入_错误标注.xlsx")
 
 
 @bp.get("/dropouts")

@@ -19,16 +19,14 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.presenters import PAGE_SIZES, Pagination, page_args
-from gateway.roster_web import _keep_result
 from gateway.security import check_form
-from gateway.spreadsheets import uploaded_xlsx_b64, xlsx_response
+from gateway.spreadsheets import keep, kept, uploaded_xlsx_b64, xlsx_response
 from gateway.status_web import (
     MAX_EVIDENCE_FILES,
     MAX_EVIDENCE_MB,
     USER_ERRORS,
     _error_text,
     _evidence_files,
-    _kept,
 )
 from gateway.web import _page, _render
 from services.common import caller as roles
@@ -479,7 +477,7 @@ def calendar() -> str:
                     message = (f"导入成功：新增 {imported['created']} 天，修改 {imported['updated']} 天，"
                                f"未变 {imported['unchanged']} 天")
                 elif imported.get("annotated"):
-                    annotated_token = _keep_result(caller.username, base64.b64decode(imported["annotated"]))
+                    annotated_token = keep(caller.username, imported["annotated"])
             else:
                 settings = {row["key"]: row for row in auth.call("transfer", "transfer_settings")}
                 if action == "own_deadline":
@@ -517,7 +515,7 @@ def calendar_template() -> Response:
 def calendar_result(token: str) -> Response:
     caller = auth.require_login()
     _page(caller, "transfer_calendar")
-    return xlsx_response(_kept(token), "工作日历导入_错误标注.xlsx")
+    return xlsx_response(kept(token, caller.username), "工作日历导入_错误标注.xlsx")
 
 
 # -- 校内转专业 (T7) -----------------------------------------------------------------------------------------

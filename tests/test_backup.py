@@ -84,7 +84,7 @@ def test_restore_drill_brings_back_every_record_and_pending_event(databases: dic
     fill(databases)
     before = {name: everything(url) for name, url in databases.items()}
     pending = backup.database_counts(databases["roster"])[1]
-    assert pending == 6  # one student.registered per student, never relayed
+    assert pending == 7  # one student.registered per student and the org.units_changed, never relayed
 
     made = backup.create(tmp_path / "backups")
     manifest = backup.read_manifest(made)
@@ -92,7 +92,7 @@ def test_restore_drill_brings_back_every_record_and_pending_event(databases: dic
     assert [e["service"] for e in manifest["databases"]][-1] == "roster"  # the source, last
     assert set(by_service) == set(SERVICES)
     assert by_service["roster"]["tables"]["students"] == 6
-    assert by_service["roster"]["pending_outbox"] == 6
+    assert by_service["roster"]["pending_outbox"] == 7
     assert backup.verify(made) == []
 
     for url in databases.values():
@@ -101,7 +101,7 @@ def test_restore_drill_brings_back_every_record_and_pending_event(databases: dic
 
     after = {name: everything(url) for name, url in databases.items()}
     assert after == before
-    assert backup.database_counts(databases["roster"])[1] == 6
+    assert backup.database_counts(databases["roster"])[1] == 7
 
 
 def test_retention_keeps_the_newest_sets(databases: dict[str, str], tmp_path: Path) -> None:

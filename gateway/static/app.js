@@ -22,7 +22,18 @@
     var message = form.getAttribute("data-confirm");
     if (!message) { return; }
     event.preventDefault();
-    confirmThen(message, function () { form.submit(); });
+    var button = event.submitter;
+    confirmThen(message, function () {
+      // form.submit() leaves out the clicked button: carry its name and value (同意 / 退回 …) along.
+      if (button && button.name) {
+        var carried = document.createElement("input");
+        carried.type = "hidden";
+        carried.name = button.name;
+        carried.value = button.value;
+        form.appendChild(carried);
+      }
+      form.submit();
+    });
   });
 
   document.addEventListener("change", function (event) {

@@ -22,8 +22,8 @@ def text_of(response: Any) -> str:
 
 # What a counselor works with; nothing of housing's, the IT centre's or the aid centre's own.
 COUNSELOR_MENU = ["首页", "学生名单", "变更审核", "学籍统计", "异动办理", "批量异动", "缺勤登记", "疑似辍学",
-                  "待毕业名单", "校内转专业", "住宿查询", "资助审核", "困难认定", "账号管理", "学生初始密码",
-                  "个人中心"]
+                  "待毕业名单", "校内转专业", "住宿查询", "资助审核", "困难认定", "困难认定导入", "账号管理",
+                  "学生初始密码", "个人中心"]
 
 
 def menu_labels(html: str) -> list[str]:

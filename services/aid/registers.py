@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from services.aid import access
 from services.aid.adapters.orm import Award, Instalment, NeedyRecord, ProgrammeRow, QuotaRow, Student
 from services.aid.domain import consistency, instalments, needy, quotas, registers
-from services.aid.domain.programmes import DEFAULT_PROGRAMMES, Programme
+from services.aid.domain.programmes import DEFAULT_PROGRAMMES, Programme, programme_problems
 from services.common.audit import audit
 from services.common.caller import AID_OPERATOR, DEPUTY_SECRETARY, Caller
 from services.common.db import Database
@@ -236,6 +236,12 @@ def save_programme(db: Database, caller: Caller, data: dict[str, Any]) -> dict[s
         raise Invalid(f"资助项目规则格式不正确：{exc}") from None
     if not programme.code or not programme.name:
         raise Invalid("资助项目须有代码和名称")
+    try:
+        problems = programme_problems(programme, access.levels())
+    except TypeError:  # e.g. a number sent as text
+        raise Invalid("资助项目规则格式不正确：金额、年级、排名、期数须为整数") from None
+    if problems:
+        raise Invalid("；".join(problems))
     with db.transaction() as s:
         existing = programmes_in(s)
         before = existing[programme.code].to_dict() if programme.code in existing else None

@@ -6,7 +6,7 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from services.aid import applications, handlers, registers, reporting
+from services.aid import applications, handlers, identification_import, registers, reporting
 from services.common.caller import require_caller
 from services.common.entrypoints import batch_event_handler, event_handler
 from services.common.envelope import parse_envelope
@@ -73,6 +73,24 @@ class AidService(Observable):
     @rpc
     def consistency_check(self, academic_year: str) -> dict[str, Any]:
         return registers.consistency_check(self.db, require_caller(self.caller), academic_year)
+
+    # -- 困难认定导入 (services/aid/identification_import.py) --
+
+    @rpc
+    def need_levels(self) -> dict[str, list[str]]:
+        return identification_import.need_levels(require_caller(self.caller))
+
+    @rpc
+    def identification_template(self) -> dict[str, str]:
+        return identification_import.identification_template(require_caller(self.caller))
+
+    @rpc
+    def preview_identifications(self, content: str) -> dict[str, Any]:
+        return identification_import.preview_identifications(self.db, require_caller(self.caller), content)
+
+    @rpc
+    def import_identifications(self, content: str) -> dict[str, Any]:
+        return identification_import.import_identifications(self.db, require_caller(self.caller), content)
 
     # -- applications and reviews (services/aid/applications.py) --
 

@@ -8,7 +8,7 @@ fields consumers need, never whole rows.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -89,6 +89,22 @@ class StudentClassChanged(Payload):
     reason: str
 
 
+class OrgUnitState(Payload):
+    """One org unit as roster now holds it (college → major → class, R6 codes)."""
+
+    code: str
+    name: str
+    kind: Literal["college", "major", "class"]
+    parent_code: str | None = None
+
+
+class OrgUnitsChanged(Payload):
+    """roster → identity (org read model: a class's college for grants and scope checks): the
+    units one `upsert_org_units` saved, each as it is after the save."""
+
+    units: list[OrgUnitState] = Field(min_length=1)
+
+
 REGISTRY: dict[tuple[str, int], type[Payload]] = {
     ("student.registered", 1): StudentRegistered,
     ("student.status_changed", 1): StudentStatusChanged,
@@ -96,6 +112,7 @@ REGISTRY: dict[tuple[str, int], type[Payload]] = {
     ("student.merged", 1): StudentMerged,
     ("student.class_changed", 1): StudentClassChanged,
     ("housing.bed_released", 1): BedReleased,
+    ("org.units_changed", 1): OrgUnitsChanged,
 }
 
 

@@ -9,7 +9,13 @@ from typing import Any
 
 from services.common.caller import Caller, Scope
 from services.common.envelope import Actor, Envelope, new_event
-from services.common.events import StudentClassChanged, StudentRegistered, StudentStatusChanged
+from services.common.events import (
+    OrgUnitsChanged,
+    OrgUnitState,
+    StudentClassChanged,
+    StudentRegistered,
+    StudentStatusChanged,
+)
 
 ROSTER = Actor(kind="system", id="roster")
 
@@ -43,6 +49,17 @@ def class_changed(number: str, move_id: int, new_class: str, *, old_class: str |
         StudentClassChanged(student_number=number, move_id=move_id, old_class_code=old, new_class_code=new_class,
                             old_college_code=old[4:6], new_college_code=new_class[4:6], reason="调整班级"),
         source="roster", actor=ROSTER, correlation_id=f"move-{move_id}",
+    )
+
+
+def org_units_changed(*units: tuple[str, str, str | None], occurred_at: datetime | None = None) -> Envelope:
+    """roster's org.units_changed for `units` given as (code, kind, parent_code); names made up."""
+    labels = {"college": "学院", "major": "专业", "class": "班级"}
+    return new_event(
+        "org.units_changed",
+        OrgUnitsChanged(units=[OrgUnitState(code=code, name=f"{labels[kind]}{code}", kind=kind,  # type: ignore[arg-type]
+                                            parent_code=parent) for code, kind, parent in units]),
+        source="roster", actor=ROSTER, occurred_at=occurred_at,
     )
 
 

@@ -117,6 +117,7 @@ def stay_view(stay: Occupancy) -> dict[str, Any]:
         "started_at": _iso(stay.started_at),
         "ended_at": _iso(stay.ended_at),
         "end_reason": stay.end_reason,
+        "checked_in_at": _iso(stay.checked_in_at),
     }
 
 

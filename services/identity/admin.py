@@ -16,6 +16,7 @@ from services.common.caller import STUDENT, STUDENT_AFFAIRS, Caller
 from services.common.db import Database
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.identity import handlers as h
+from services.identity import org
 from services.identity.adapters.orm import (
     Account,
     AccountGrant,
@@ -26,6 +27,7 @@ from services.identity.adapters.orm import (
 )
 from services.identity.domain import accounts as rules
 from services.identity.domain import grants as grant_rules
+from services.identity.domain.org import class_college
 from services.identity.domain.passwords import hash_password, temporary_password
 from services.identity.domain.sessions import is_idle_expired
 
@@ -97,10 +99,11 @@ def search_accounts(db: Database, caller: Caller, q: Any = "", page: Any = 1, pe
 
 def _counselors_in(s: Session, viewer: rules.Viewer) -> list[str]:
     """Accounts holding a counselor grant the deputy secretary could give (classes of their college)."""
-    rows = s.scalars(select(AccountGrant).where(AccountGrant.role == rules.COUNSELOR,
-                                                AccountGrant.revoked_at.is_(None)))
+    rows = list(s.scalars(select(AccountGrant).where(AccountGrant.role == rules.COUNSELOR,
+                                                     AccountGrant.revoked_at.is_(None))))
+    tree = org.tree_of(s, {c for g in rows for c in g.scope_id_list})
     return sorted({g.username for g in rows if grant_rules.within_granter_scope(
-        viewer, grant_rules.Grant(g.role, g.scope_kind, tuple(g.scope_id_list)))})
+        viewer, grant_rules.Grant(g.role, g.scope_kind, tuple(g.scope_id_list)), tree)})
 
 
 # --- disable / enable / unlock (I2) ------------------------------------------------
@@ -183,7 +186,9 @@ def issue_initial_passwords(db: Database, caller: Caller, class_code: Any = None
         column = Student.class_code if viewer.scope_kind == "classes" else Student.college_code
         stmt = stmt.where(column.in_(viewer.scope_ids))
     if isinstance(class_code, str) and class_code:
-        place = rules.StudentPlace(class_code[4:6], class_code)
+        with db.reading() as s:
+            college = class_college(class_code, org.tree_of(s, [class_code]))
+        place = rules.StudentPlace(college or "", class_code)
         if viewer.role != rules.SYSTEM and not rules.may_view_account(viewer, "", STUDENT, place):
             raise Forbidden(f"班级 {class_code} 不在您的数据权限范围内")
         stmt = stmt.where(Student.class_code == class_code)

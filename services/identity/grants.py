@@ -14,6 +14,7 @@ from services.common.caller import STUDENT, Caller
 from services.common.db import Database
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.identity import handlers as h
+from services.identity import org
 from services.identity.adapters.orm import Account, AccountGrant, LoginSession
 from services.identity.domain import accounts as rules
 from services.identity.domain import grants as grant_rules
@@ -50,7 +51,8 @@ def list_grants(db: Database, caller: Caller, username: Any) -> dict[str, Any]:
             raise NotFound(h.NO_ACCOUNT) if rules.administers_accounts(viewer) else Forbidden(h.NOT_YOURS)
         grants = h.active_grants(s, row.username)
         if viewer.username != row.username and not rules.administers_accounts(viewer):
-            grants = [g for g in grants if grant_rules.within_granter_scope(viewer, _grant_of(g))]
+            tree = org.tree_of(s, (c for g in grants for c in g.scope_id_list))
+            grants = [g for g in grants if grant_rules.within_granter_scope(viewer, _grant_of(g), tree)]
             if not grants:
                 raise Forbidden(h.NOT_YOURS)
         return {"username": row.username, "display_name": row.display_name, "role": row.role,
@@ -71,11 +73,11 @@ def grant(db: Database, caller: Caller, username: Any, role: Any, scope_kind: An
     viewer = h._viewer(caller)
     if not isinstance(username, str) or not username:
         raise NotFound(h.NO_ACCOUNT)
-    refusal = grant_rules.may_grant(viewer, username, new)
-    if refusal:
-        raise Forbidden(refusal)
     now = h._now()
     with db.transaction() as s:
+        refusal = grant_rules.may_grant(viewer, username, new, org.tree_of(s, new.scope_ids))
+        if refusal:
+            raise Forbidden(refusal)
         account = s.get(Account, username, with_for_update=True)
         if account is None:
             raise NotFound(h.NO_ACCOUNT) if rules.administers_accounts(viewer) else Forbidden(h.NOT_YOURS)
@@ -106,7 +108,7 @@ def revoke_grant(db: Database, caller: Caller, grant_id: Any) -> dict[str, Any]:
             raise NotFound(NO_GRANT) if rules.administers_accounts(viewer) else Forbidden("无权撤销该授权")
         if row.username == caller.username and not caller.is_system():
             raise Forbidden("不能撤销自己的授权")
-        if not grant_rules.within_granter_scope(viewer, _grant_of(row)):
+        if not grant_rules.within_granter_scope(viewer, _grant_of(row), org.tree_of(s, row.scope_id_list)):
             raise Forbidden("无权撤销该授权")
         account = s.get(Account, row.username, with_for_update=True)
         assert account is not None

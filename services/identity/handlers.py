@@ -18,7 +18,7 @@ from services.common.caller import ROLE_LABELS, STUDENT, STUDENT_AFFAIRS, Caller
 from services.common.db import Database
 from services.common.envelope import Envelope
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, XuejiError
-from services.common.events import StudentClassChanged, StudentRegistered, StudentStatusChanged
+from services.common.events import OrgUnitsChanged, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
 from services.common.student_copy import copy_class_change, read_copies
@@ -27,6 +27,7 @@ from services.identity.adapters.orm import (
     AccountGrant,
     LoginAttempt,
     LoginSession,
+    OrgUnit,
     PasswordHistory,
     Student,
 )
@@ -550,3 +551,21 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
         if not first_delivery(s, envelope, "identity.on_student_class_changed"):
             return
         copy_class_change(s, Student, payload)
+
+
+def on_org_units_changed(db: Database, envelope: Envelope) -> None:
+    """Roster's org tree as a read model: grants and scope checks take a class's college from it."""
+    payload = OrgUnitsChanged.model_validate(envelope.payload)
+    with db.transaction() as s:
+        if not first_delivery(s, envelope, "identity.on_org_units_changed"):
+            return
+        rows = {r.code: r for r in s.scalars(select(OrgUnit).where(OrgUnit.code.in_([u.code for u in payload.units])))}
+        for unit in payload.units:
+            row = rows.get(unit.code)
+            if row is None:
+                row = rows[unit.code] = OrgUnit(code=unit.code)
+                s.add(row)
+            elif row.changed_at > envelope.occurred_at:  # a retried older save must not undo a newer one
+                continue
+            row.name, row.kind, row.parent_code = unit.name, unit.kind, unit.parent_code
+            row.changed_at = envelope.occurred_at

@@ -16,7 +16,7 @@ from services.common.nameko_deps import (
     Observable,
     OutboxRelayProvider,
 )
-from services.identity import admin, grants, handlers, renames, staff_import
+from services.identity import admin, grants, handlers, org, renames, staff_import
 
 
 class IdentityService(Observable):
@@ -143,6 +143,15 @@ class IdentityService(Observable):
     @rpc
     def switch_role(self, role: str) -> dict[str, Any]:
         return grants.switch_role(self.db, require_caller(self.caller), role)
+
+    # --- org tree read model (org.py): units for the account pages' scope choices
+    @rpc
+    def org_units(self, kind: str = "") -> dict[str, Any]:
+        return org.org_units(self.db, require_caller(self.caller), kind)
+
+    @event_handler("roster", "org.units_changed")
+    def on_org_units_changed(self, body: Any) -> None:
+        handlers.on_org_units_changed(self.db, parse_envelope(body))
 
     @event_handler("roster", "student.registered")
     def on_student_registered(self, body: Any) -> None:

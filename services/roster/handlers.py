@@ -20,7 +20,7 @@ from services.common.caller import (
 from services.common.db import Database
 from services.common.envelope import Actor, new_event
 from services.common.errors import Forbidden, Invalid, NotFound
-from services.common.events import StudentRegistered, StudentStatusChanged
+from services.common.events import OrgUnitsChanged, OrgUnitState, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.outbox import record_event
 from services.roster.adapters.orm import OrgUnit, StatusChange, Student
@@ -43,6 +43,7 @@ def health(db: Database) -> dict[str, Any]:
 def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]]) -> dict[str, int]:
     caller.require_role(STUDENT_AFFAIRS)
     with db.transaction() as s:
+        saved: dict[str, OrgUnit] = {}
         for unit in units:
             if unit.get("kind") not in ("college", "major", "class"):
                 raise Invalid(f"组织单位类型应为 college/major/class：{unit.get('code')}")
@@ -55,6 +56,13 @@ def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]]) 
             row.parent_code = unit.get("parent_code")
             audit(s, caller, "org.upsert", row.code, before,
                   {"name": row.name, "kind": row.kind, "parent_code": row.parent_code}, chain=True)
+            saved[row.code] = row
+        if saved:  # identity derives a class's college from these (grants, scope checks)
+            record_event(s, new_event(
+                "org.units_changed",
+                OrgUnitsChanged(units=[OrgUnitState(code=r.code, name=r.name, kind=r.kind, parent_code=r.parent_code)
+                                       for r in saved.values()]),
+                source=SOURCE, actor=actor_of(caller), correlation_id=caller.correlation_id))
     return {"saved": len(units)}
 
 

@@ -221,3 +221,23 @@ def test_a_deputy_secretary_finds_a_counselor_and_grants_a_class_of_their_colleg
     assert "授权超出了您本人的角色或数据范围" in refused.get_data(as_text=True)
     page = web_form(deputy, "/accounts/1000004/grants", {"role": "counselor", "scope_ids": "2023010109"})
     assert "2023010109" in page.get_data(as_text=True)
+
+
+def test_the_grant_form_offers_the_classes_of_the_deputys_college_from_the_org_tree(
+        app: Flask, identity_db: Database) -> None:
+    from services.identity.tests.test_org_units import MOVED_IN, MOVED_OUT, TREE
+
+    handlers.on_org_units_changed(identity_db, TREE)
+    deputy = app.test_client()
+    deputy.get("/login")
+    web_form(deputy, "/login", {"username": "1000002", "password": PASSWORD, "next": ""})
+    form = deputy.get("/accounts/1000004/grants").get_data(as_text=True)
+    assert '<select id="scope_ids" name="scope_ids" multiple' in form
+    assert f'value="{MOVED_IN}"' in form and f'value="{MOVED_OUT}"' not in form and 'value="01"' not in form
+    page = web_form(deputy, "/accounts/1000004/grants", {"role": "counselor", "scope_ids": MOVED_IN})
+    assert f"班级：{MOVED_IN}" in page.get_data(as_text=True)
+    registrar = app.test_client()
+    registrar.get("/login")
+    web_form(registrar, "/login", {"username": "1000001", "password": PASSWORD, "next": ""})
+    form = registrar.get("/accounts/1000004/grants").get_data(as_text=True)
+    assert 'value="01"' in form and f'value="{MOVED_OUT}"' in form

@@ -6,6 +6,7 @@ and limits in the programmes table without code changes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -136,4 +137,47 @@ def work_study_refusals(hours_week: float, hours_month: float, hourly_rate: floa
         found.append(f"勤工助学每月不超过 {WORK_STUDY_MONTH_HOURS} 小时")
     if temporary and hourly_rate < WORK_STUDY_MIN_HOURLY:
         found.append(f"临时岗位每小时不低于 {WORK_STUDY_MIN_HOURLY} 元")
+    return found
+
+
+# ---- rules of a programme as edited (资助项目维护) ------------------------------------------------
+
+KIND_LABELS = {SCHOLARSHIP: "奖学金", GRANT: "助学金", LOAN: "助学贷款", WORK_STUDY: "勤工助学", WAIVER: "学费减免",
+               EMERGENCY: "临时困难补助", GREEN_CHANNEL: "绿色通道"}
+CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,15}$")
+
+
+def programme_problems(p: Programme, levels: Levels) -> list[str]:
+    """Why an edited programme may not be saved (Chinese, one message per field); empty when it may."""
+    found = []
+    if not CODE.match(p.code or ""):
+        found.append("项目代码须为 2–16 位大写字母、数字或下划线，以字母开头")
+    if not (p.name or "").strip() or len(p.name) > 64:
+        found.append("项目名称不能为空，且不超过 64 个字")
+    if p.kind not in KIND_LABELS:
+        found.append(f"项目类型“{p.kind}”无效，应为：{'、'.join(KIND_LABELS.values())}")
+    ceilings = (("固定金额", p.amount), ("金额上限", p.max_amount), ("研究生金额上限", p.max_amount_postgraduate))
+    for label, value in ceilings:
+        if value is not None and value <= 0:
+            found.append(f"{label}须大于 0 元")
+    needy_levels = [n for n in levels.names if levels.is_needy(n)]
+    unknown = [k for k in p.tiers if k not in needy_levels]
+    if unknown:
+        found.append(f"档次“{'、'.join(unknown)}”不是困难认定级别，应为：{'、'.join(needy_levels)}")
+    if any(v <= 0 for v in p.tiers.values()):
+        found.append("各档次金额须大于 0 元")
+    if p.amount is not None and p.tiers:
+        found.append("固定金额与分档金额只能填一种")
+    if p.tiers and not p.requires_need:
+        found.append("按困难级别分档的项目须要求家庭经济困难")
+    if p.min_need_level is not None and p.min_need_level not in needy_levels:
+        found.append(f"最低困难级别应为：{'、'.join(needy_levels)}")
+    if not 1 <= p.min_year <= 8:
+        found.append("最低年级须在 1–8 之间")
+    if p.max_rank_percent is not None and not 1 <= p.max_rank_percent <= 100:
+        found.append("成绩排名要求须在前 1%–100% 之间")
+    if not 1 <= p.instalments <= 12:
+        found.append("发放期数须在 1–12 之间")
+    if not (p.payer or "").strip():
+        found.append("请填写资金来源（发放单位）")
     return found

@@ -160,3 +160,16 @@ class Student(Base):
     left: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_change_id: Mapped[int | None] = mapped_column(BigId)  # newest status change applied
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OrgUnit(Base):
+    """Read model of roster's org tree (college → major → class), fed by `org.units_changed`:
+    which college a class belongs to, for grants and scope checks."""
+
+    __tablename__ = "org_units"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # college | major | class
+    parent_code: Mapped[str | None] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)  # occurred_at of the event that set this state

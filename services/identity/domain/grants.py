@@ -23,12 +23,12 @@ from services.identity.domain.accounts import (
     SYSTEM,
     Viewer,
 )
+from services.identity.domain.org import NO_TREE, Tree, class_college, college_of_class
 
 # Roles a grant can carry: every staff role. Students hold their own record implicitly.
 GRANTABLE_ROLES = frozenset({COUNSELOR, DEPUTY_SECRETARY, AUTHORITY, *INSTITUTION_ROLES})
 # Only the system (deployment, CLI) creates authority accounts: their area is not the school's to give.
 SYSTEM_ONLY_ROLES = frozenset({AUTHORITY})
-CLASS_CODE_LENGTH = 10  # R6: year (4) + college (2) + major (2) + class (2)
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,6 @@ class Grant:
     role: str
     scope_kind: str
     scope_ids: tuple[str, ...] = ()
-
-
-def college_of_class(class_code: str) -> str | None:
-    """The college a class belongs to, read from its code (R6); None if it is not such a code."""
-    if len(class_code) == CLASS_CODE_LENGTH and class_code.isdigit():
-        return class_code[4:6]
-    return None
 
 
 def grant_problems(grant: Grant) -> list[str]:
@@ -72,10 +65,11 @@ def grant_problems(grant: Grant) -> list[str]:
     return problems
 
 
-def within_granter_scope(granter: Viewer, grant: Grant) -> bool:
+def within_granter_scope(granter: Viewer, grant: Grant, tree: Tree = NO_TREE) -> bool:
     """May `granter` give (or take back) `grant`? Student affairs: any staff grant of the
-    institution; a deputy secretary: counselor grants over classes of their own college;
-    the system: anything; everyone else: nothing."""
+    institution; a deputy secretary: counselor grants over classes of their own college
+    (the class's college from `tree`, roster's org units, see domain/org.py); the system:
+    anything; everyone else: nothing."""
     if granter.role == SYSTEM:
         return True
     if grant.role in SYSTEM_ONLY_ROLES:
@@ -83,15 +77,15 @@ def within_granter_scope(granter: Viewer, grant: Grant) -> bool:
     if granter.role == STUDENT_AFFAIRS and granter.scope_kind == "institution":
         return True
     if granter.role == DEPUTY_SECRETARY and grant.role == COUNSELOR and grant.scope_kind == "classes":
-        return bool(grant.scope_ids) and all(college_of_class(c) in granter.scope_ids for c in grant.scope_ids)
+        return bool(grant.scope_ids) and all(class_college(c, tree) in granter.scope_ids for c in grant.scope_ids)
     return False
 
 
-def may_grant(granter: Viewer, grantee: str, grant: Grant) -> str | None:
+def may_grant(granter: Viewer, grantee: str, grant: Grant, tree: Tree = NO_TREE) -> str | None:
     """Why `granter` may not give `grant` to `grantee`, or None when they may."""
     if granter.role != SYSTEM and granter.username == grantee:
         return "不能给自己授权"
-    if not within_granter_scope(granter, grant):
+    if not within_granter_scope(granter, grant, tree):
         return "授权超出了您本人的角色或数据范围"
     return None
 

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from services.common.authz_matrix import Matrix, rpc_outcome
 from services.common.caller import ROLES, Caller
 from services.common.db import Database
-from services.identity import admin, grants, handlers, staff_import
+from services.identity import admin, grants, handlers, org, staff_import
 from services.identity.tests.factories import PASSWORD, SYSTEM, caller, registered, staff
 
 STUDENT_NUMBER = "202301010105"
@@ -156,6 +156,7 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], dict[str, set[str]], Callable[[Data
         lambda: handlers.change_password(db, CALLERS[actor], PASSWORD, "Changed-2027-pw"))),
     "my_sessions": (("own",), {r: {"own"} for r in ROLES}, untargeted(admin.my_sessions)),
     "my_logins": (("own",), {r: {"own"} for r in ROLES}, untargeted(admin.my_logins)),
+    "org_units": (("all",), {r: {"all"} for r in STAFF_ROLES}, untargeted(org.org_units)),
 }
 
 

@@ -1,4 +1,6 @@
-"""JSON API for accounts and grants: `/api/v1/accounts`, `/api/v1/grants`, `/api/v1/me/...`.
+"""JSON API for accounts and grants: `/api/v1/accounts`, `/api/v1/grants`, `/api/v1/me/...`; staff import
+(`GET /accounts/import/template`, `POST /accounts/import` with a multipart `file` or JSON {content}) and
+initial passwords (`POST /accounts/initial-passwords` {class_code}: issued once, never cached).
 
 Thin translations into identity RPCs; identity checks role and scope (I6). `GET
 /api/v1/accounts/<username>` stays in `gateway.api`.
@@ -12,9 +14,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from gateway import auth
 from gateway.security import check_api_request
+from gateway.spreadsheets import api_workbook
 from services.common.errors import Invalid
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api/v1")
+STAFF_IMPORT_MAX_MB = 5  # as the import page
 
 
 @bp.before_request
@@ -55,6 +59,27 @@ def create_account() -> tuple[Response, int]:
     result = auth.call("identity", "create_account", body.get("username"), body.get("display_name"),
                        body.get("role"), body.get("scope_kind"), body.get("scope_ids", []), body.get("password"))
     return jsonify(result), 201
+
+
+@bp.get("/accounts/import/template")
+def staff_template() -> Response:
+    return jsonify({"filename": "教职工账号导入模板.xlsx", "content": auth.call("identity", "staff_template")})
+
+
+@bp.post("/accounts/import")
+def import_staff() -> Response:
+    """All or nothing, checked cell by cell: {ok, imported…} or {ok: false, errors, annotated}."""
+    return jsonify(auth.call("identity", "import_staff", api_workbook(STAFF_IMPORT_MAX_MB, {} if request.files
+                                                                     else _body())))
+
+
+@bp.post("/accounts/initial-passwords")
+def initial_passwords() -> Response:
+    """The caller's students without a password get a one-time initial one, returned only this once."""
+    class_code = _body().get("class_code") or None
+    response = jsonify(auth.call("identity", "issue_initial_passwords", class_code))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/accounts/<username>/disable")

@@ -18,14 +18,13 @@ Inventory writes (bodies are JSON objects):
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from gateway import auth
 from gateway.security import check_api_request
-from gateway.spreadsheets import uploaded_xlsx_b64
+from gateway.spreadsheets import api_workbook
 from services.common.errors import Invalid
 
 bp = Blueprint("housing_api", __name__, url_prefix="/api/v1/housing")
@@ -152,14 +151,5 @@ def allocate_beds() -> Response:
 
 @bp.post("/inventory/import")
 def import_inventory() -> Response:
-    if request.files:
-        content = uploaded_xlsx_b64(MAX_UPLOAD_MB)
-    else:
-        content = _body().get("content")
-        if not isinstance(content, str):
-            raise Invalid("content 必须是 base64 编码的 .xlsx 文件")
-        try:
-            base64.b64decode(content, validate=True)
-        except ValueError:
-            raise Invalid("content 不是有效的 base64") from None
+    content = api_workbook(MAX_UPLOAD_MB, {} if request.files else _body())
     return jsonify(auth.call("housing", "import_inventory", content))

@@ -4,7 +4,6 @@ and the audit chain check. Workbooks travel as base64 in JSON (`content`) or as 
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from gateway import auth
 from gateway.roster_web import long_call, upload_b64
 from gateway.security import check_api_request
+from gateway.spreadsheets import base64_workbook
 from services.common.errors import Invalid
 
 bp = Blueprint("roster_api", __name__, url_prefix="/api/v1/roster")
@@ -45,13 +45,7 @@ def import_students() -> Response:
         content, options = upload_b64(), request.form
     else:
         options = _body()
-        content = options.get("content")
-        if not isinstance(content, str):
-            raise Invalid("content 必须是 base64 编码的 .xlsx 文件")
-        try:
-            base64.b64decode(content, validate=True)
-        except ValueError:
-            raise Invalid("content 不是有效的 base64") from None
+        content = base64_workbook(options.get("content"))
     return jsonify(long_call("import_students", content, _flag(options.get("valid_only", False)),
                              _flag(options.get("update_existing", False))))
 

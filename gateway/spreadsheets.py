@@ -31,6 +31,22 @@ def xlsx_response(data: bytes | str, filename: str) -> Response:
     return response
 
 
+def base64_workbook(content: Any) -> str:
+    """An API body's `content`: checked to be base64 (the service checks the workbook itself)."""
+    if not isinstance(content, str):
+        raise Invalid("content 必须是 base64 编码的 .xlsx 文件")
+    try:
+        base64.b64decode(content, validate=True)
+    except ValueError:
+        raise Invalid("content 不是有效的 base64") from None
+    return content
+
+
+def api_workbook(max_mb: int, body: dict[str, Any]) -> str:
+    """An API request's workbook: a multipart `file`, or `content` (base64) in the JSON body."""
+    return uploaded_xlsx_b64(max_mb) if request.files else base64_workbook(body.get("content"))
+
+
 def uploaded_xlsx_b64(max_mb: int, field: str = "file") -> str:
     """The uploaded .xlsx as base64, refused with a Chinese message if missing, wrong or too big."""
     upload = request.files.get(field)

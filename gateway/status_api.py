@@ -21,7 +21,6 @@ GET  /students/<n>/class-moves                  POST /students/<n>/class {to_cla
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -30,7 +29,7 @@ from gateway import auth
 from gateway.roster_api import _body, _flag
 from gateway.roster_web import long_call
 from gateway.security import check_api_request
-from gateway.spreadsheets import uploaded_xlsx_b64
+from gateway.spreadsheets import api_workbook
 from gateway.status_web import JOBS, MAX_UPLOAD_MB, beds_of
 from services.common.errors import Invalid, NotFound
 
@@ -49,16 +48,7 @@ def _text(body: dict[str, Any], key: str) -> str:
 
 def _workbook() -> str:
     """multipart `file` or JSON {content: base64 .xlsx}."""
-    if request.files:
-        return uploaded_xlsx_b64(MAX_UPLOAD_MB)
-    content = _body().get("content")
-    if not isinstance(content, str):
-        raise Invalid("content 必须是 base64 编码的 .xlsx 文件")
-    try:
-        base64.b64decode(content, validate=True)
-    except ValueError:
-        raise Invalid("content 不是有效的 base64") from None
-    return content
+    return api_workbook(MAX_UPLOAD_MB, {} if request.files else _body())
 
 
 def _job(job: str) -> str:

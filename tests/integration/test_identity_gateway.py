@@ -4,6 +4,7 @@ change, 个人中心, and account administration pages."""
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -241,3 +242,31 @@ def test_the_grant_form_offers_the_classes_of_the_deputys_college_from_the_org_t
     web_form(registrar, "/login", {"username": "1000001", "password": PASSWORD, "next": ""})
     form = registrar.get("/accounts/1000004/grants").get_data(as_text=True)
     assert 'value="01"' in form and f'value="{MOVED_OUT}"' in form
+
+
+def test_staff_import_and_initial_passwords_through_the_api(app: Flask) -> None:
+    from services.identity.tests.test_staff_import import workbook
+
+    registrar = api_client(app, ACTORS[SA][0])
+    template = xhr(registrar, "GET", "/api/v1/accounts/import/template").get_json()
+    assert template["filename"].endswith(".xlsx")
+    assert [c.value for c in load_workbook(io.BytesIO(base64.b64decode(template["content"])))
+            .worksheets[0][1]][:3] == ["工号", "姓名", "角色"]
+    bad = xhr(registrar, "POST", "/api/v1/accounts/import",
+              json={"content": workbook(["2001001", "陈老师", "校长", "", None])}).get_json()
+    assert bad["ok"] is False and bad["errors"][0]["header"] == "角色" and bad["annotated"]
+    good = xhr(registrar, "POST", "/api/v1/accounts/import",
+               json={"content": workbook(["2001001", "陈老师", "辅导员", "2023010101", "Chen-2027-pass"])})
+    assert good.status_code == 200 and good.get_json()["created"] == 1
+    refused = xhr(registrar, "POST", "/api/v1/accounts/import", json={"content": "not base64!"})
+    assert refused.status_code == 400 and "base64" in refused.get_json()["error"]["message"]
+    student = api_client(app, ACTORS["student"][0])
+    assert xhr(student, "POST", "/api/v1/accounts/import", json={"content": workbook()}).status_code == 403
+
+    counselor = api_client(app, ACTORS["counselor"][0])
+    issued = xhr(counselor, "POST", "/api/v1/accounts/initial-passwords", json={"class_code": "2023010101"})
+    assert issued.status_code == 200 and issued.headers["Cache-Control"] == "no-store"
+    assert [i["student_number"] for i in issued.get_json()["items"]] == ["202301010107"]  # the one without one
+    again = xhr(counselor, "POST", "/api/v1/accounts/initial-passwords", json={"class_code": "2023010101"})
+    assert again.get_json()["items"] == []  # issued once
+    assert xhr(student, "POST", "/api/v1/accounts/initial-passwords", json={}).status_code == 403

@@ -82,6 +82,11 @@ def initial_passwords() -> Response:
     return response
 
 
+@bp.patch("/accounts/<username>")
+def edit_account(username: str) -> Response:
+    return jsonify(auth.call("identity", "edit_account", username, _body().get("display_name")))
+
+
 @bp.post("/accounts/<username>/disable")
 def disable_account(username: str) -> Response:
     return jsonify(auth.call("identity", "disable_account", username, _body().get("reason", "")))

@@ -163,6 +163,11 @@ def _action(method: str, *args: Any, notice: str) -> Response:
     return redirect(url_for("accounts.accounts", q=args[0], notice=notice))
 
 
+@bp.post("/accounts/<username>/edit")
+def edit(username: str) -> Response:
+    return _action("edit_account", username, request.form.get("display_name", ""), notice="修改成功")
+
+
 @bp.post("/accounts/<username>/disable")
 def disable(username: str) -> Response:
     return _action("disable_account", username, request.form.get("reason", "") or "学生处停用", notice="停用成功")

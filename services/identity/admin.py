@@ -106,7 +106,27 @@ def _counselors_in(s: Session, viewer: rules.Viewer) -> list[str]:
         viewer, grant_rules.Grant(g.role, g.scope_kind, tuple(g.scope_id_list)), tree)})
 
 
-# --- disable / enable / unlock (I2) ------------------------------------------------
+# --- edit, disable / enable / unlock (I2) ------------------------------------------
+
+def edit_account(db: Database, caller: Caller, username: Any, display_name: Any) -> dict[str, Any]:
+    """Correct a staff or authority account's name; students' names come from roster."""
+    _require_admin(caller)
+    if not isinstance(display_name, str):
+        raise Invalid("请填写姓名")
+    problem = rules.display_name_problem(display_name)
+    if problem:
+        raise Invalid(problem)
+    with db.transaction() as s:
+        row = _admin_target(s, username)
+        refusal = rules.edit_refusal(row.role)
+        if refusal:
+            raise Invalid(refusal)
+        before = row.snapshot()
+        row.display_name = display_name.strip()
+        row.updated_at = h._now()
+        audit(s, caller, "account.edit", row.username, before, row.snapshot())
+        return h.account_view(row, h.active_grants(s, row.username))
+
 
 def disable_account(db: Database, caller: Caller, username: Any, reason: Any = "") -> dict[str, Any]:
     """Disabled, never deleted (I2); every open session of the account ends at once."""

@@ -73,6 +73,10 @@ class IdentityService(Observable):
         return admin.search_accounts(self.db, require_caller(self.caller), q, page, per_page, active)
 
     @rpc
+    def edit_account(self, username: str, display_name: str) -> dict[str, Any]:
+        return admin.edit_account(self.db, require_caller(self.caller), username, display_name)
+
+    @rpc
     def disable_account(self, username: str, reason: str) -> dict[str, Any]:
         return admin.disable_account(self.db, require_caller(self.caller), username, reason)
 

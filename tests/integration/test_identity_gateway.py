@@ -21,7 +21,15 @@ from services.common.db import Database
 from services.identity import handlers
 from services.identity.service import IdentityService
 from services.identity.tests.factories import PASSWORD, SYSTEM, registered, staff
-from services.identity.tests.test_authz_matrix import ACTORS, IN_SCOPE, OUT_OF_SCOPE, STAFF, STUDENT_NUMBER, UNKNOWN
+from services.identity.tests.test_authz_matrix import (
+    ACTORS,
+    IN_SCOPE,
+    OUT_OF_SCOPE,
+    STAFF,
+    STUDENT_NUMBER,
+    UNKNOWN,
+    staff_workbook,
+)
 
 SA = "student_affairs"
 EVERY_TARGET = {"own", "student_in_scope", "student_out_of_scope", "staff"}
@@ -99,6 +107,8 @@ def test_api_authorization_matrix(app: Flask) -> None:
          on_account("POST", "/password-reset")),
         ("POST /accounts/<u>/unlock", targets, {SA: EVERY_TARGET}, on_account("POST", "/unlock")),
         ("POST /accounts/<u>/enable", targets, {SA: EVERY_TARGET}, on_account("POST", "/enable")),
+        ("PATCH /accounts/<u>", ("own", "staff", "unknown"), {SA: {"own", "staff"}},
+         on_account("PATCH", "", json={"display_name": "改过的名字"})),
     ]
     for name, tgts, allowed, attempt in cases:
         Matrix(actors=ROLES, targets=tgts, allowed=allowed).check(attempt, name)
@@ -123,6 +133,15 @@ def test_api_authorization_matrix(app: Flask) -> None:
         ("GET /accounts", ("all",), {r: {"all"} for r in ("counselor", "deputy_secretary", SA)},
          untargeted("GET", "/api/v1/accounts")),
         ("GET /login-log", ("all",), {SA: {"all"}}, untargeted("GET", "/api/v1/login-log")),
+        ("GET /accounts/import/template", ("all",), {SA: {"all"}},
+         untargeted("GET", "/api/v1/accounts/import/template")),
+        ("POST /accounts/import", ("all",), {SA: {"all"}}, lambda actor, _: http_outcome(xhr(
+            clients[actor], "POST", "/api/v1/accounts/import",
+            json={"content": staff_workbook(f"20{next(counter):05d}")}))),
+        ("POST /accounts/initial-passwords", ("class_in_scope", "class_out_of_scope"),
+         {r: {"class_in_scope"} for r in ("counselor", "deputy_secretary")}, lambda actor, kind: http_outcome(xhr(
+             clients[actor], "POST", "/api/v1/accounts/initial-passwords",
+             json={"class_code": "2023010101" if kind == "class_in_scope" else "2023020101"}))),
         ("POST /accounts", ("all",), {SA: {"all"}}, lambda actor, _: http_outcome(xhr(
             clients[actor], "POST", "/api/v1/accounts", json={
                 "username": f"20090{next(counter)}", "display_name": "新老师", "role": "housing_centre",
@@ -196,6 +215,9 @@ def test_admin_pages(app: Flask) -> None:
     created = web_form(browser, "/accounts/new", {"username": "2009001", "display_name": "新老师", "role": "counselor",
                                                   "scope_ids": "2023010103", "password": "New-teacher-27"})
     assert created.status_code == 302
+    assert "修改姓名" in browser.get("/accounts/2009001/grants").get_data(as_text=True)
+    assert web_form(browser, "/accounts/2009001/edit", {"display_name": "新来的陈老师"}).status_code == 302
+    assert "新来的陈老师" in browser.get("/accounts?q=2009001").get_data(as_text=True)
     template = browser.get("/accounts/import/template.xlsx")
     assert template.status_code == 200 and template.data[:2] == b"PK"
     counselor = app.test_client()

@@ -46,6 +46,20 @@ def student_scope(student_number: str) -> tuple[str, tuple[str, ...]]:
     return "self", (student_number,)
 
 
+def display_name_problem(display_name: str) -> str | None:
+    name = display_name.strip()
+    if not name:
+        return "姓名不能为空"
+    if len(name) > MAX_DISPLAY_NAME:
+        return f"姓名不能超过{MAX_DISPLAY_NAME}个字符"
+    return None
+
+
+def edit_refusal(role: str) -> str | None:
+    """Students' names follow their record in roster (R12 key field), not the account page."""
+    return "学生姓名随学籍信息变更，请在学籍中提交修改申请" if role == STUDENT else None
+
+
 def account_problems(username: str, display_name: str, role: str, scope_kind: str,
                      scope_ids: Sequence[str]) -> list[str]:
     """What is wrong with a new account, as messages for the operator; empty when fine."""
@@ -57,11 +71,9 @@ def account_problems(username: str, display_name: str, role: str, scope_kind: st
             problems.append("学生账号须为学号（6至20位字母或数字）")
     elif not STAFF_NUMBER.fullmatch(username):
         problems.append("教职工账号须为人事处发放的7位工号")
-    name = display_name.strip()
-    if not name:
-        problems.append("姓名不能为空")
-    elif len(name) > MAX_DISPLAY_NAME:
-        problems.append(f"姓名不能超过{MAX_DISPLAY_NAME}个字符")
+    name_problem = display_name_problem(display_name)
+    if name_problem:
+        problems.append(name_problem)
     expected = SCOPE_KIND_OF_ROLE[role]
     if scope_kind != expected:
         problems.append(f"该角色的数据范围应为 {expected}")

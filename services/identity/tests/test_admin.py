@@ -200,3 +200,22 @@ def test_initial_passwords_for_the_counselors_students(db: Database) -> None:
     with pytest.raises(Forbidden):
         admin.issue_initial_passwords(db, HOUSING)
     assert admin.issue_initial_passwords(db, DEPUTY, "2023010102")["count"] == 1
+
+
+def test_the_student_affairs_office_corrects_a_staff_name_and_students_names_follow_roster(db: Database) -> None:
+    view = admin.edit_account(db, REGISTRAR, "1000004", "  王老师（辅导员）  ")
+    assert view["display_name"] == "王老师（辅导员）"
+    assert handlers.get_account(db, REGISTRAR, "1000004")["display_name"] == "王老师（辅导员）"
+    with db.reading() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "account.edit")).one()
+        assert '"display_name": "王老师"' in (entry.before or "") and "辅导员" in (entry.after or "")
+    with pytest.raises(Invalid, match="学籍"):
+        admin.edit_account(db, REGISTRAR, STUDENT, "李娜娜")
+    with pytest.raises(Invalid, match="姓名不能为空"):
+        admin.edit_account(db, REGISTRAR, "1000004", "  ")
+    with pytest.raises(Invalid, match="不能超过"):
+        admin.edit_account(db, REGISTRAR, "1000004", "名" * 65)
+    with pytest.raises(Forbidden):
+        admin.edit_account(db, COUNSELOR, "1000004", "自己改")
+    with pytest.raises(NotFound):
+        admin.edit_account(db, REGISTRAR, "1999999", "无此人")

@@ -123,6 +123,8 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], dict[str, set[str]], Callable[[Data
                      on_account(lambda db, c, u: handlers.set_password(db, c, u, "Set-by-admin-2027"))),
     "disable_account": (TARGETS, {SA: {"student_in_scope", "student_out_of_scope", "staff"}},
                         on_account(lambda db, c, u: admin.disable_account(db, c, u, "测试"))),
+    "edit_account": (("own", "staff", "unknown"), {SA: {"own", "staff"}},
+                     on_account(lambda db, c, u: admin.edit_account(db, c, u, "改过的名字"))),
     "enable_account": (TARGETS, {SA: {"own", "student_in_scope", "student_out_of_scope", "staff"}},
                        on_account(admin.enable_account)),
     "unlock_account": (TARGETS, {SA: {"own", "student_in_scope", "student_out_of_scope", "staff"}},

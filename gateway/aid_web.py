@@ -233,7 +233,7 @@ LONG_RPC = 300.0  # seconds: a whole school's identifications
 
 
 def _long_call(method: str, *args: Any) -> Any:
-    return auth.rpc().invoke("aid", method, args, caller=auth.require_login(), timeout=LONG_RPC)
+    return auth.long_call("aid", method, *args, timeout=LONG_RPC)
 
 
 @bp.get("/identifications/template.xlsx")

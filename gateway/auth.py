@@ -64,6 +64,11 @@ def call(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
     return rpc().call(service, method, *args, caller=require_login(), **kwargs)
 
 
+def long_call(service: str, method: str, *args: Any, timeout: float) -> Any:
+    """An RPC that may run for minutes (imports, exports, calendar runs), with its own timeout."""
+    return rpc().invoke(service, method, args, caller=require_login(), timeout=timeout)
+
+
 def sign_in(username: str, password: str, remote_addr: str) -> dict[str, Any]:
     """Log in at identity and bind its session to this browser; returns the login answer."""
     result = rpc().call("identity", "login", username, password, remote_addr)

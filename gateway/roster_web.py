@@ -33,7 +33,7 @@ def upload_b64() -> str:
 
 
 def long_call(method: str, *args: Any) -> Any:
-    return auth.rpc().invoke("roster", method, args, caller=auth.require_login(), timeout=LONG_RPC)
+    return auth.long_call("roster", method, *args, timeout=LONG_RPC)
 
 
 @bp.get("/template.xlsx")

@@ -185,8 +185,7 @@ def calendar_template() -> Response:
 
 @bp.post("/calendar/import")
 def import_calendar() -> Response:
-    return jsonify(auth.rpc().invoke("transfer", "import_calendar", (_workbook(),), caller=auth.require_login(),
-                                     timeout=LONG_RPC))
+    return jsonify(auth.long_call("transfer", "import_calendar", _workbook(), timeout=LONG_RPC))
 
 
 @bp.get("/settings")

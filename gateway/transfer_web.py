@@ -60,19 +60,6 @@ STAGE_LABELS = {
     "outflow_school": "转出学校",
     "outflow_authority": "转出地主管部门",
 }
-# The stages this institution decides itself, as (direction, stage): who decides each. The other
-# stages are the peer's; their decisions arrive as messages.
-OWN_STAGES: dict[tuple[str, str], frozenset[str]] = {
-    ("inflow", "inflow_authority"): frozenset({roles.AUTHORITY}),
-    ("outflow", "outflow_school"): frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS}),
-    ("outflow", "outflow_authority"): frozenset({roles.AUTHORITY}),
-}
-# Before the record was sent either side may cancel (contract); the school's offices do it.
-CANCELLABLE = {
-    "inflow": frozenset({"inflow_authority", "outflow_school", "outflow_authority", "record_pending"}),
-    "outflow": frozenset({"outflow_school", "outflow_authority"}),
-}
-CANCELLERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS})
 # Who may make unacknowledged messages due at once (重发).
 RESENDERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.IT_CENTRE})
 TRANSFER_KINDS = (("intra_province", "省内转学"), ("inter_province", "跨省转学"))
@@ -129,12 +116,6 @@ def days_left_class(days: Any) -> str:
         return "tag tag-danger" if int(days) <= DAYS_LEFT_WARNING else ""
     except (TypeError, ValueError):
         return ""
-
-
-def may_decide(caller: Caller, transfer: dict[str, Any]) -> bool:
-    """Whether the caller's role decides the transfer's current stage on this side."""
-    deciders = OWN_STAGES.get((transfer.get("direction") or "", transfer.get("stage") or ""))
-    return deciders is not None and caller.role in deciders and transfer.get("state") == transfer.get("stage")
 
 
 def _stage_label(stage: str | None) -> str:
@@ -253,16 +234,15 @@ def approvals() -> str:
         except USER_ERRORS as exc:
             error = _error_text(exc)
     q = request.args.get("q", "").strip()[:64]
-    own = [(direction, stage) for (direction, stage), deciders in OWN_STAGES.items() if caller.role in deciders]
-    calls = {f"{direction}:{stage}": ("transfer", "list_transfers", direction, stage, q, 1, 100)
-             for direction, stage in own}
+    own = auth.call("transfer", "my_stages")
+    calls = {f"{o['direction']}:{o['stage']}": ("transfer", "list_transfers", o["direction"], o["stage"], q, 1, 100)
+             for o in own}
     outcomes = auth.rpc().call_many(calls, caller=caller) if calls else {}
     queues = []
-    for direction, stage in own:
-        result = outcomes[f"{direction}:{stage}"].unwrap()
-        queues.append({"direction": direction, "stage": stage, "label": _stage_label(stage),
-                       "direction_label": dict(DIRECTIONS)[direction], "items": result["items"],
-                       "total": result["total"]})
+    for o in own:
+        result = outcomes[f"{o['direction']}:{o['stage']}"].unwrap()
+        queues.append({"direction": o["direction"], "stage": o["stage"], "label": o["stage_label"],
+                       "direction_label": o["direction_label"], "items": result["items"], "total": result["total"]})
     return _render("transfer_approvals.html", caller, [GROUP, ("转学审批", None)], queues=queues, q=q,
                    message=message, error=error, **_common())
 
@@ -311,12 +291,11 @@ def detail(transfer_id: str) -> str:
         except USER_ERRORS as exc:
             error = _error_text(exc)
     view = auth.call("transfer", "get_transfer", transfer_id)
-    cancellable = caller.role in CANCELLERS and view["state"] in CANCELLABLE.get(view["direction"], ())
     unsettled = any(m["direction"] == "out" and m["state"] in ("pending", "sent") for m in view.get("messages", []))
     return _render("transfer_detail.html", caller,
                    [GROUP, ("转学列表", url_for("transfer_web.transfers")), (view["student"]["name"] or transfer_id,
                                                                          None)],
-                   t=view, message=message, error=error, can_decide=may_decide(caller, view), cancellable=cancellable,
+                   t=view, message=message, error=error, can_decide=view["may_decide"], cancellable=view["may_cancel"],
                    can_resend=unsettled and caller.role in RESENDERS, **_common())
 
 
@@ -471,8 +450,8 @@ def calendar() -> str:
                 deleted = auth.call("transfer", "delete_calendar_day", _text("day", 10))
                 message = f"已删除 {deleted['day']} 的设置"
             elif action == "import":
-                imported = auth.rpc().invoke("transfer", "import_calendar", (uploaded_xlsx_b64(MAX_UPLOAD_MB),),
-                                             caller=caller, timeout=LONG_RPC)
+                imported = auth.long_call("transfer", "import_calendar", uploaded_xlsx_b64(MAX_UPLOAD_MB),
+                                          timeout=LONG_RPC)
                 if imported["ok"]:
                     message = (f"导入成功：新增 {imported['created']} 天，修改 {imported['updated']} 天，"
                                f"未变 {imported['unchanged']} 天")

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from stdnum.cn import ric
 
 from services.catalog import SERVICES, all_service_classes
-from services.common.caller import CONTEXT_KEY, system_caller
+from services.common.caller import CONTEXT_KEY, Caller, system_caller
 from services.common.migrate import upgrade
 from services.common.topology import bindings_of, declare
 
@@ -58,6 +58,7 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.engines: dict[str, Any] = {}
         self._proxies: dict[float, Any] = {}
+        self._callers: dict[str, tuple[Any, Any]] = {}  # username → (runner, proxy) acting as that caller
 
     # --- set-up -------------------------------------------------------------------
     def prepare(self) -> Cluster:
@@ -116,9 +117,10 @@ class Cluster:
 
     def close(self) -> None:
         self.stop()
-        for runner, _ in self._proxies.values():
+        for runner, _ in [*self._proxies.values(), *self._callers.values()]:
             runner.stop()
         self._proxies.clear()
+        self._callers.clear()
         for engine in self.engines.values():
             engine.dispose()
 
@@ -141,6 +143,14 @@ class Cluster:
             self._proxies.pop(timeout, None)
             proxy[0].stop()
             raise
+
+    def as_(self, who: Caller) -> Any:
+        """A long-lived proxy whose calls carry `who` as the caller (closed with the cluster)."""
+        if who.username not in self._callers:
+            runner = ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=30,
+                                     context_data={CONTEXT_KEY: who.to_header()})
+            self._callers[who.username] = (runner, runner.start())
+        return self._callers[who.username][1]
 
     def sql(self, service: str, query: str, **params: Any) -> list[Any]:
         """Read a service's database directly, to check effects (tests only)."""

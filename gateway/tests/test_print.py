@@ -10,7 +10,6 @@ and the same page count.
 from __future__ import annotations
 
 import re
-import shutil
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -24,10 +23,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from gateway import pdf, print_web
-from gateway.tests.helpers import web_login
+from gateway.tests.helpers import fresh_copies, migrated_templates, web_login
 from services.common.caller import ACADEMIC_AFFAIRS, CONTEXT_KEY, STUDENT_AFFAIRS, system_caller
 from services.common.db import Database
-from services.common.migrate import upgrade
 from services.common.testing import caller, wait_for
 from services.common.topology import bindings_of, declare
 from services.identity import handlers as identity
@@ -48,12 +46,7 @@ NATIONAL_ID = student(1, born=date(2005, 3, 1))["national_id"]  # ME's, as the f
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each service's database migrated once; every test gets a copy."""
-    folder = tmp_path_factory.mktemp("print")
-    files = {}
-    for service in ("roster", "identity"):
-        files[service] = folder / f"{service}.sqlite3"
-        upgrade(service, f"sqlite:///{files[service]}")
-    return files
+    return migrated_templates(tmp_path_factory.mktemp("print"), "roster", "identity")
 
 
 @pytest.fixture
@@ -63,10 +56,7 @@ def env(fresh_amqp_uri: str, tmp_path: Path, migrated: dict[str, Path], containe
     the counselor of MINE and an IT-centre officer; ME may log in with PASSWORD."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    urls = {}
-    for service, template in migrated.items():
-        shutil.copy(template, tmp_path / template.name)
-        urls[service] = f"sqlite:///{tmp_path / template.name}"
+    urls = fresh_copies(migrated, tmp_path)
     identity_db, roster_db = Database(urls["identity"]), Database(urls["roster"])
     staff(identity_db, COUNSELOR, "counselor", "classes", (MINE,), name="陈老师")
     staff(identity_db, IT, "it_centre", name="周老师")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -19,7 +18,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from gateway.tests import cluster
-from gateway.tests.helpers import api_login, web_login
+from gateway.tests.helpers import api_login, fresh_copies, migrated_templates, web_login
 from services.common.caller import (
     ACADEMIC_AFFAIRS,
     AUTHORITY,
@@ -30,7 +29,6 @@ from services.common.caller import (
     system_caller,
 )
 from services.common.db import Database
-from services.common.migrate import upgrade
 from services.common.testing import wait_for
 from services.common.topology import bindings_of, declare
 from services.housing.service import HousingService
@@ -57,12 +55,7 @@ BED_HOLDER = f"{MINE}01"
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each service's database migrated once; every test gets a copy."""
-    folder = tmp_path_factory.mktemp("status-web")
-    files = {}
-    for service in ("roster", "housing"):
-        files[service] = folder / f"{service}.sqlite3"
-        upgrade(service, f"sqlite:///{files[service]}")
-    return files
+    return migrated_templates(tmp_path_factory.mktemp("status-web"), "roster", "housing")
 
 
 @pytest.fixture
@@ -74,10 +67,7 @@ def env(fresh_amqp_uri: str, tmp_path: Path, migrated: dict[str, Path], monkeypa
 
     for username, account in STAFF.items():
         monkeypatch.setitem(cluster.ACCOUNTS, username, account)
-    urls = {}
-    for service, template in migrated.items():
-        shutil.copy(template, tmp_path / template.name)
-        urls[service] = f"sqlite:///{tmp_path / template.name}"
+    urls = fresh_copies(migrated, tmp_path)
     declare(fresh_amqp_uri, bindings_of([RosterService, HousingService]))
     start_services(fresh_amqp_uri, "identity")
     containers = {

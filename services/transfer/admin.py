@@ -23,9 +23,9 @@ from services.common.caller import ACADEMIC_AFFAIRS, AUTHORITY, IT_CENTRE, STUDE
 from services.common.db import Database
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.sheets import CellError, Column, annotate, column_letter, read_rows, template
+from services.common.workdays import WorkdayCalendar
 from services.transfer.adapters.orm import CalendarDay, Peer, PeerKey, TransferSetting
 from services.transfer.domain import admin_rules as rules
-from services.transfer.domain.workdays import WorkdayCalendar
 from services.transfer.outgoing import own_code
 
 PEER_ADMINS = (IT_CENTRE, STUDENT_AFFAIRS)

@@ -137,6 +137,10 @@ class TransferService(Observable):
                                         int(per_page))
 
     @rpc
+    def my_stages(self) -> list[dict[str, str]]:
+        return transfers.my_stages(require_caller(self.caller))
+
+    @rpc
     def get_transfer(self, transfer_id: str) -> dict[str, Any]:
         return transfers.get_transfer(self.db, require_caller(self.caller), transfer_id)
 

@@ -28,6 +28,7 @@ from services.common.caller import ACADEMIC_AFFAIRS, AUTHORITY, STUDENT_AFFAIRS,
 from services.common.db import Database
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.uploads import parse_uploads
+from services.common.workdays import WorkdayCalendar
 from services.transfer.adapters.orm import (
     CalendarDay,
     InterchangeMessage,
@@ -40,7 +41,6 @@ from services.transfer.adapters.orm import (
 )
 from services.transfer.domain import protocol, students
 from services.transfer.domain import workflow as wf
-from services.transfer.domain.workdays import DEFAULT_DEADLINE_DAYS, WorkdayCalendar
 from services.transfer.outgoing import own_code, queue_message
 from services.transfer.roster_port import RosterPort
 
@@ -76,7 +76,7 @@ def _our_authority(s: Session) -> str:
 
 
 def _deadline_days(s: Session) -> int:
-    return wf.deadline_days(_setting(s, "deadline_days", DEFAULT_DEADLINE_DAYS),
+    return wf.deadline_days(_setting(s, "deadline_days", wf.DEFAULT_DEADLINE_DAYS),
                             _setting(s, "deadline_days_by_authority", {}), _our_authority(s))
 
 
@@ -684,10 +684,24 @@ def _view(s: Session, t: Transfer, today: date) -> dict[str, Any]:
     return view
 
 
+def _actions(view: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """What the caller may do with the transfer now (the pages offer only that)."""
+    view["may_decide"] = wf.may_decide(caller.role, view["direction"], view["state"])
+    view["may_cancel"] = wf.may_cancel(caller.role, view["direction"], view["state"])
+    return view
+
+
 def get_transfer(db: Database, caller: Caller, transfer_id: str, today: date | None = None) -> dict[str, Any]:
     caller.require_role(*VIEW_ROLES)
     with db.reading() as s:
-        return _view(s, _get(s, transfer_id), today or wf.campus_day(datetime.now(UTC)))
+        return _actions(_view(s, _get(s, transfer_id), today or wf.campus_day(datetime.now(UTC))), caller)
+
+
+def my_stages(caller: Caller) -> list[dict[str, str]]:
+    """The stages of ours the caller's role decides, labelled: one approval queue each."""
+    caller.require_role(*VIEW_ROLES)
+    return [{"direction": direction, "direction_label": wf.DIRECTION_LABELS[direction], "stage": stage,
+             "stage_label": wf.STAGE_LABELS[stage]} for direction, stage in wf.stages_decided_by(caller.role)]
 
 
 def list_transfers(db: Database, caller: Caller, direction: str = "", state: str = "", q: str = "",
@@ -715,7 +729,7 @@ def list_transfers(db: Database, caller: Caller, direction: str = "", state: str
         rows = s.scalars(query.order_by(Transfer.created_at.desc(), Transfer.id)
                          .offset((page - 1) * per_page).limit(per_page)).all()
         names, calendar = _peer_names(s), _calendar(s)
-        items = [_summary(t, names, calendar, today) for t in rows]
+        items = [_actions(_summary(t, names, calendar, today), caller) for t in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from conftest import make_vhost
 from services.catalog import SERVICES
-from services.common.caller import CONTEXT_KEY, Caller
+from services.common.caller import Caller
 from services.common.testing import caller
 from tests.harness import Cluster, populate, wait_for
 
@@ -45,20 +44,9 @@ class World:
         self.numbers = numbers
         self.beds = {n: cluster.rpc("housing", "occupancy", n)["bed"]["label"] for n in numbers}
         self.changes: dict[str, int] = {}  # kind → roster's change id
-        self._runners: dict[str, Any] = {}
-        self._proxies: dict[str, Any] = {}
 
     def as_(self, who: Caller) -> Any:
-        if who.username not in self._proxies:
-            runner = ClusterRpcProxy({"AMQP_URI": self.cluster.amqp_uri}, timeout=30,
-                                     context_data={CONTEXT_KEY: who.to_header()})
-            self._runners[who.username] = runner
-            self._proxies[who.username] = runner.start()
-        return self._proxies[who.username]
-
-    def close(self) -> None:
-        for runner in self._runners.values():
-            runner.stop()
+        return self.cluster.as_(who)
 
     # effects, read from each service's own database
     def count(self, service: str, query: str, **params: Any) -> int:
@@ -96,16 +84,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     amqp_uri, drop_vhost = make_vhost()
     workdir = tmp_path_factory.mktemp("status-changes")
     cluster = Cluster(amqp_uri, {name: f"sqlite:///{workdir}/{name}.sqlite3" for name in SERVICES}, workdir)
-    world: World | None = None
     try:
         cluster.prepare()
         cluster.start(*PROCESSES)
-        world = World(cluster, [r["student_number"] for r in populate(cluster, 6)])
-        yield world
+        yield World(cluster, [r["student_number"] for r in populate(cluster, 6)])
     finally:
-        if world is not None:
-            world.close()
-        cluster.close()
+        cluster.close()  # its caller proxies too
         drop_vhost()
 
 

@@ -24,11 +24,10 @@ from typing import Any
 
 import pytest
 from kombu import Connection
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from conftest import make_vhost
 from services.catalog import SERVICES
-from services.common.caller import CONTEXT_KEY, Caller
+from services.common.caller import Caller
 from services.common.testing import caller
 from tests.harness import Cluster, national_id, populate, wait_for
 from tests.peer import PeerInstitution, Wire
@@ -53,21 +52,10 @@ class Site:
         self.peer = peer
         self.numbers = numbers
         self.completed_inflow: str | None = None
-        self._runners: dict[str, Any] = {}
-        self._proxies: dict[str, Any] = {}
         self._people = 0
 
     def as_(self, who: Caller) -> Any:
-        if who.username not in self._proxies:
-            runner = ClusterRpcProxy({"AMQP_URI": self.cluster.amqp_uri}, timeout=30,
-                                     context_data={CONTEXT_KEY: who.to_header()})
-            self._runners[who.username] = runner
-            self._proxies[who.username] = runner.start()
-        return self._proxies[who.username]
-
-    def close(self) -> None:
-        for runner in self._runners.values():
-            runner.stop()
+        return self.cluster.as_(who)
 
     def rpc(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
         return self.cluster.rpc(service, method, *args, **kwargs)
@@ -144,7 +132,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("transfer-e2e")
     env = {"TRANSFER_INSTITUTION_CODE": US, "TRANSFER_SEND_INTERVAL": "0.2", "TRANSFER_RESEND_MAX_SECONDS": "2"}
     cluster = Cluster(amqp_uri, {name: f"sqlite:///{workdir}/{name}.sqlite3" for name in SERVICES}, workdir, env)
-    site: Site | None = None
     peer: PeerInstitution | None = None
     try:
         cluster.prepare()
@@ -153,11 +140,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         cluster.rpc("transfer", "save_peer", PEER, "浙江模拟学院", "33", "330000")
         secret = cluster.rpc("transfer", "add_peer_key", PEER, "k2026")["secret"]
         peer = PeerInstitution(amqp_uri, PEER, partner=US, keys={"k2026": base64.b64decode(secret)}).start()
-        site = Site(cluster, peer, numbers)
-        yield site
+        yield Site(cluster, peer, numbers)
     finally:
-        if site is not None:
-            site.close()
         if peer is not None:
             peer.close()
         cluster.close()

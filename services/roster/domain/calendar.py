@@ -10,8 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-import chinese_calendar
-
+from services.common.workdays import WorkdayCalendar
 from services.roster.domain import status as st
 
 DEFAULT_PROGRAM_YEARS = 4
@@ -21,16 +20,12 @@ MAX_GAP_DAYS = 60
 ABSENCE_TRACK = frozenset({st.SUSPECTED_DROPOUT, st.DROPOUT})
 
 
-def is_school_day(day: date) -> bool:
-    """教学日: Monday to Friday minus public holidays, plus swapped workdays (调休上班).
+SCHOOL_DAYS = WorkdayCalendar()
 
-    chinese_calendar knows the State Council's published years only; a year it does not know
-    yet falls back to plain Monday to Friday.
-    """
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return day.weekday() < 5
+
+def is_school_day(day: date) -> bool:
+    """教学日: Monday to Friday minus public holidays, plus swapped workdays (调休上班)."""
+    return SCHOOL_DAYS.is_workday(day)
 
 
 def previous_school_day(day: date) -> date | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services.transfer.domain.workdays import DEFAULT_DEADLINE_DAYS
+from services.transfer.domain.workflow import DEFAULT_DEADLINE_DAYS
 
 # GB/T 2260 provinces (first two digits of a division code), for T2 (across provinces).
 PROVINCES = frozenset(

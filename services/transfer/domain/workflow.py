@@ -22,7 +22,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.common.caller import ACADEMIC_AFFAIRS, AUTHORITY, STUDENT_AFFAIRS
-from services.transfer.domain.workdays import DEFAULT_DEADLINE_DAYS
 
 # Deadlines and filing dates are calendar days on campus.
 CAMPUS_TZ = ZoneInfo("Asia/Shanghai")
@@ -116,6 +115,9 @@ CANCELLABLE: dict[str, tuple[str, ...]] = {
     OUTFLOW: (OUTFLOW_SCHOOL, OUTFLOW_AUTHORITY),
 }
 
+# Working days each party has for its stage unless its authority set another number (T4).
+DEFAULT_DEADLINE_DAYS = 20
+
 
 class WorkflowRefusal(Exception):
     """A step the transfer's state does not allow; `error` is the interchange ack error it maps to."""
@@ -155,6 +157,22 @@ def cancel_refusal(direction: str, state: str) -> str | None:
     if state in (RECORD_SENT, COMPLETED):
         return "学籍档案已发送，不能撤销"
     return f"转学状态为“{STATE_LABELS.get(state, state)}”，不能撤销"
+
+
+def may_decide(role: str, direction: str, state: str) -> bool:
+    """Whether `role` decides the stage the transfer waits for on this side now."""
+    stage = stage_of(state)
+    return is_ours(direction, stage) and role in STAGE_ROLES[stage or ""]
+
+
+def may_cancel(role: str, direction: str, state: str) -> bool:
+    return role in CANCEL_ROLES and state in CANCELLABLE[direction]
+
+
+def stages_decided_by(role: str) -> list[tuple[str, str]]:
+    """(direction, stage) of every stage of ours that `role` decides: the role's approval queues."""
+    return [(direction, stage) for direction, stages in OUR_STAGES.items() for stage in stages
+            if role in STAGE_ROLES[stage]]
 
 
 def peer_knows(direction: str, state: str) -> bool:

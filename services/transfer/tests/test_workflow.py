@@ -171,3 +171,17 @@ def test_campus_days_and_identities() -> None:
     assert wf.authority_of_institution("4142010001") == "420100"
     assert wf.national_student_id("", "11010120050101001x") == "G11010120050101001X"
     assert wf.national_student_id("g123", "1") == "G123"
+
+
+def test_who_may_decide_or_cancel_and_the_queues_of_each_role() -> None:
+    assert wf.may_decide("authority", "inflow", "inflow_authority")
+    assert not wf.may_decide("student_affairs", "inflow", "inflow_authority")
+    assert wf.may_decide("academic_affairs", "outflow", "outflow_school")
+    assert not wf.may_decide("academic_affairs", "inflow", "outflow_school")  # the peer's stage
+    assert not wf.may_decide("authority", "inflow", "record_pending")  # nobody decides now
+    assert wf.may_cancel("student_affairs", "inflow", "record_pending")
+    assert not wf.may_cancel("student_affairs", "outflow", "record_sent")
+    assert not wf.may_cancel("authority", "inflow", "inflow_authority")
+    assert wf.stages_decided_by("authority") == [("inflow", "inflow_authority"), ("outflow", "outflow_authority")]
+    assert wf.stages_decided_by("student_affairs") == [("outflow", "outflow_school")]
+    assert wf.stages_decided_by("counselor") == []

@@ -1,8 +1,9 @@
-"""Working days for transfer deadlines (T4): Chinese public holidays and swapped workdays (调休).
+"""Working days: Chinese public holidays and swapped workdays (调休), for roster's school days (R16)
+and transfer's deadlines (T4).
 
-The calendar is editable: staff enter or import the State Council's yearly notice as overrides
-(a day that is, or is not, a working day). Without an override a day follows chinese-calendar for
-the years it knows, else plain Monday–Friday.
+Overrides say of a day that it is, or is not, a working day (transfer's editable calendar: staff
+enter or import the State Council's yearly notice). Without an override a day follows
+chinese-calendar for the years it knows, else plain Monday–Friday.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import chinese_calendar
-
-DEFAULT_DEADLINE_DAYS = 20
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from services.transfer.domain.workdays import WorkdayCalendar
+from services.common.workdays import WorkdayCalendar
 
 PLAIN = WorkdayCalendar()
 

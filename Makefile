@@ -14,13 +14,14 @@ ADMIN_NAME ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv assets rabbitmq postgres chromium pdf run test fault bench lint migrate topology deadletters backup restore admin clean distclean
+.PHONY: help venv assets rabbitmq postgres chromium pdf run test fault bench load lint migrate topology deadletters backup restore admin clean distclean
 
 help:
 	@echo "make run          start every service and the gateway with demo data (Ctrl-C stops)"
 	@echo "make test         ruff, then pytest (without the long fault suite and benchmarks)"
 	@echo "make fault        the long fault-injection suite (tests/fault)"
 	@echo "make bench        benchmarks (tests/perf)"
+	@echo "make load         the gateway under load (mixed workload, search/dashboard latency vs bare Flask)"
 	@echo "make lint         ruff check"
 	@echo "make migrate      migrate every service database to head"
 	@echo "make topology     declare exchanges and queues of every event handler"
@@ -28,7 +29,7 @@ help:
 	@echo "make backup       back up every service database into var/backups (KEEP=14 sets kept)"
 	@echo "make restore SET=var/backups/<set>   restore a set (stop the services first)"
 	@echo "make admin        create the first administrator account (interactive)"
-	@echo "make assets       install the browser libraries (ECharts) with npm ci"
+	@echo "make assets       install the browser libraries (ECharts, Swagger UI) with npm ci"
 	@echo "make clean        remove var/ (local databases) and caches; distclean also .venv"
 
 venv: $(STAMP)
@@ -48,14 +49,20 @@ $(STAMP): requirements.txt
 
 # ECharts from the npm registry (gateway/package-lock.json), served from a git-ignored path.
 ECHARTS := gateway/static/vendor/echarts.min.js
+SWAGGER_UI := gateway/static/vendor/swagger-ui/swagger-ui-bundle.js
 
-assets: $(ECHARTS)
+assets: $(ECHARTS) $(SWAGGER_UI)
 
 $(ECHARTS): gateway/package.json gateway/package-lock.json
 	@bash deploy/ensure-node.sh
 	cd gateway && npm ci --no-audit --no-fund --ignore-scripts
 	mkdir -p $(dir $@)
 	cp gateway/node_modules/echarts/dist/echarts.min.js $@
+
+# Swagger UI for the API docs page /api/v1/docs, from the same lock (npm ci ran for ECharts above).
+$(SWAGGER_UI): $(ECHARTS)
+	mkdir -p $(dir $@)
+	cp gateway/node_modules/swagger-ui-dist/swagger-ui-bundle.js gateway/node_modules/swagger-ui-dist/swagger-ui.css $(dir $@)
 
 rabbitmq:
 	@bash deploy/ensure-rabbitmq.sh
@@ -82,6 +89,10 @@ fault: venv rabbitmq postgres
 
 bench: venv rabbitmq postgres
 	$(BIN)/pytest -m perf tests/perf -s $(ARGS)
+
+# Issues 9 and 10: one populated site, the gateway under gunicorn, loadgen.py in its own interpreter.
+load: venv assets rabbitmq postgres
+	$(BIN)/pytest -m perf tests/perf/test_load.py tests/perf/test_gateway_latency_bench.py -s $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -23,6 +23,8 @@ STAFF_IMPORT_MAX_MB = 5  # as the import page
 
 @bp.before_request
 def _csrf() -> None:
+    # Every route here needs a signed-in caller: 401 before any check of the request (400/404).
+    auth.require_login()
     check_api_request()
 
 

@@ -165,7 +165,7 @@ def quotas() -> str | Response:
                 "programme_code": code, "academic_year": year, "level": request.form.get("level", ""),
                 "college_code": request.form.get("college_code", "").strip(),
                 "class_code": request.form.get("class_code", "").strip(),
-                "places": request.form.get("places", ""), "funds": request.form.get("funds") or None})
+                "places": request.form.get("places") or None, "funds": request.form.get("funds") or None})
             return redirect(url_for("aid_web.quotas", year=year, programme_code=code, saved=1))
         except (Invalid, Conflict, NotFound, Forbidden) as exc:
             error = _error(exc)
@@ -188,9 +188,11 @@ def registers() -> str:
         except (Invalid, Conflict, Forbidden) as exc:
             error = _error(exc)
     page, per_page = page_args(request.args.get("page"), request.args.get("per_page"))
-    result = auth.call("aid", "aided_register", year, page, per_page)
+    # A bar of the dashboard's aid chart leads here with its programme (issue 9).
+    programme = request.args.get("programme_code", "").strip()[:32]
+    result = auth.call("aid", "aided_register", year, page, per_page, *([programme] if programme else []))
     return _render("aid_registers.html", caller, [GROUP, ("受助学生库", None)], year=year, result=result,
-                   check=check, paid=paid, error=error,
+                   check=check, paid=paid, error=error, programme_code=programme,
                    pagination=Pagination(page, per_page, int(result["total"])), page_sizes=PAGE_SIZES)
 
 

@@ -92,6 +92,7 @@ def search_students() -> Response:
     return jsonify({
         "items": result["items"],
         "total": result["total"],
+        "total_capped": bool(result.get("total_capped")),
         "page": page,
         "per_page": per_page,
     })

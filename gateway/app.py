@@ -22,12 +22,15 @@ from gateway import (
     aid_web,
     api,
     auth,
+    dashboard_web,
     housing_api,
     housing_web,
     menu,
+    openapi,
     ops,
     presenters,
     print_web,
+    ratelimit,
     roster_api,
     roster_web,
     security,
@@ -54,6 +57,7 @@ ERROR_TITLES = {
     404: "页面不存在",
     405: "请求方法不支持",
     409: "数据冲突",
+    429: "请求过于频繁",
     500: "系统错误",
     503: "服务暂时不可用",
 }
@@ -82,6 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_finish_request)
     app.teardown_request(_end_request)
     security.init_app(app)
+    ratelimit.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(ops.bp)
@@ -98,6 +103,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(transfer_web.bp)
     app.register_blueprint(transfer_api.bp)
     app.register_blueprint(print_web.bp)
+    app.register_blueprint(dashboard_web.bp)
+    app.register_blueprint(dashboard_web.api_bp)
+    app.register_blueprint(openapi.bp)
     _register_error_handlers(app)
     return app
 

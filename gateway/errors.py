@@ -33,6 +33,7 @@ MESSAGES: dict[int, str] = {
     405: "不支持该请求方法",
     409: "数据已被修改，请刷新后重试",
     413: "上传的内容过大",
+    429: "请求过于频繁，请稍后再试",
     500: "系统内部错误，请稍后重试",
     503: "服务暂时不可用，请稍后重试",
 }
@@ -45,6 +46,7 @@ CODES: dict[int, str] = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    429: "rate_limited",
     500: "internal_error",
     503: "service_unavailable",
 }

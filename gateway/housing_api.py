@@ -34,6 +34,8 @@ MAX_UPLOAD_MB = 10
 
 @bp.before_request
 def _csrf() -> None:
+    # Every route here needs a signed-in caller: 401 before any check of the request (400/404).
+    auth.require_login()
     check_api_request()
 
 

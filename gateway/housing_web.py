@@ -137,26 +137,21 @@ def bed(label: str) -> str:
                    label=label, stays=auth.call("housing", "stays_of_bed", label))
 
 
-# Why a stay ended: housing's own reasons, else the roster status that released the bed (H5).
-END_REASONS = {
-    "moved": "调整床位", "checked_out": "退宿",
-    "graduated": "毕业", "completed": "结业", "attendance": "肄业", "withdrawn": "退学", "expelled": "开除",
-    "deceased": "死亡", "transferred_out": "转出", "suspended": "休学", "military": "参军", "dropout": "辍学",
-}
 GENDERS = {"1": "男", "2": "女"}
-
-
-@bp.app_template_filter("end_reason")
-def end_reason(code: str | None) -> str:
-    return END_REASONS.get(code or "", code or "")
 
 
 @bp.get("/students/<student_number>")
 def student(student_number: str) -> str:
     """住宿记录: the current bed and every stay of one student. Counselors and deputy
-    secretaries read students in their scope (the service refuses others, H4)."""
+    secretaries read students in their scope (the service refuses others, H4); a student
+    reads their own record only (我的住宿)."""
     caller = auth.require_login()
-    _page(caller, "housing_residents")
+    own = menu.allowed(caller.role, "housing_mine")
+    if own:
+        if student_number != caller.username:
+            raise Forbidden("只能查看本人的住宿记录")
+    else:
+        _page(caller, "housing_residents")
     outcomes = auth.rpc().call_many({
         "bed": ("housing", "occupancy", student_number),
         "stays": ("housing", "bed_history", student_number),
@@ -167,11 +162,20 @@ def student(student_number: str) -> str:
     person = next((r for r in outcomes["found"].unwrap()["items"] if r["student_number"] == student_number), None)
     open_stay = next((s for s in stays if s["ended_at"] is None), None)
     title = f"{person['name']}（{student_number}）" if person else student_number
-    return _render("housing_student.html", caller, [GROUP, ("住宿查询", url_for("housing_web.residents")),
-                                                     (title, None)],
+    trail = [GROUP, ("我的住宿", None)] if own else [GROUP, ("住宿查询", url_for("housing_web.residents")),
+                                                     (title, None)]
+    return _render("housing_student.html", caller, trail,
                    number=student_number, person=person, gender=GENDERS.get((person or {}).get("gender", ""), ""),
                    bed=current["bed"], checked_in_at=open_stay["checked_in_at"] if open_stay else None,
                    stays=list(reversed(stays)), can_write=menu.allowed(caller.role, "housing_assign"))
+
+
+@bp.get("/me")
+def mine() -> Response:
+    """我的住宿: a student's own 住宿记录 (the same page staff open for them)."""
+    caller = auth.require_login()
+    _page(caller, "housing_mine")
+    return redirect(url_for("housing_web.student", student_number=caller.username))
 
 
 @bp.get("/residents")
@@ -180,9 +184,16 @@ def residents() -> str:
     _page(caller, "housing_residents")
     q = request.args.get("q", "").strip()[:64]
     page, per_page = page_args(request.args.get("page"), request.args.get("per_page"))
-    result = auth.call("housing", "residents", q, page, per_page)
+    # The dashboard's occupancy bars lead here (issue 9): one building's, or one college's, residents.
+    filters: dict[str, Any] = {k: request.args.get(k, "").strip()[:32] for k in ("building", "college")
+                               if request.args.get(k, "").strip()}
+    if request.args.get("housed") == "1":
+        filters["housed"] = True
+    result = auth.call("housing", "residents", q, page, per_page, **filters)
+    params = {**({"q": q} if q else {}), **{k: ("1" if v is True else v) for k, v in filters.items()}}
     return _render("housing_residents.html", caller, [GROUP, ("住宿查询", None)], q=q, items=result["items"],
-                   pagination=Pagination(page, per_page, int(result["total"])), page_sizes=PAGE_SIZES)
+                   pagination=Pagination(page, per_page, int(result["total"])), page_sizes=PAGE_SIZES,
+                   params=params, filtered=bool(filters))
 
 
 # -- single changes ---------------------------------------------------------------------------

@@ -24,6 +24,9 @@ AID_REVIEWERS = frozenset({roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.AID_OP
 # moves classes (counselor, deputy secretary, student affairs) and follows the students' cases.
 STATUS_WORKERS = frozenset({roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.STUDENT_AFFAIRS})
 STATUS_BATCH = frozenset({roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY})
+# 数据看板 (issue 9): whoever may see at least one of its areas (gateway/dashboard_web.AREAS).
+DASHBOARD_READERS = frozenset({roles.COUNSELOR, roles.DEPUTY_SECRETARY, roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS,
+                               roles.AUTHORITY, roles.HOUSING_CENTRE, roles.AID_OPERATOR, roles.AID_AUDITOR})
 # 转学 (issue 8): the school files and decides the outflow school stage; authorities decide theirs; the IT
 # centre and student affairs keep the peers and keys; T7 is filed by the student's college or the offices.
 TRANSFER_FILERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS})
@@ -43,6 +46,8 @@ class Entry:
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("home", "首页", "web.home", EVERYONE),
+    Entry("dashboard", "数据看板", "dashboard_web.dashboard", DASHBOARD_READERS, "",
+          "在校生、学籍异动、住宿、资助、转学的统计图，点击图形查看对应名单"),
     Entry("students", "学生名单", "web.students", STAFF_WITH_STUDENT_ACCESS, "学籍管理",
           "按学号或姓名查询权限范围内的学生，查看学籍状态、宿舍与账号"),
     Entry("my_record", "我的学籍", "web.my_record", frozenset({roles.STUDENT}), "学籍管理",
@@ -63,6 +68,12 @@ ENTRIES: tuple[Entry, ...] = (
           frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY,
                      roles.AUTHORITY}), "学籍管理",
           "按学院、专业、年级、班级、性别、民族、地区、状态统计在校学生"),
+    Entry("roster_numbers", "学号换发", "roster_web.numbers",
+          frozenset({roles.ACADEMIC_AFFAIRS, roles.STUDENT_AFFAIRS}), "学籍管理",
+          "按教务处对照表把临时学号（考生号）一次性换为正式学号，逐行检查后确认执行；查询学号变更记录"),
+    Entry("roster_photos", "照片导入", "roster_web.photos_import",
+          frozenset({roles.STUDENT_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY}), "学籍管理",
+          "批量上传按身份证件号或“学校代码_班级_姓名”命名的学生照片（zip），逐张检查格式、大小、尺寸与背景"),
     Entry("status_changes", "异动办理", "status_web.index", STATUS_WORKERS, "学籍异动",
           "查看学生的学籍异动记录，办理休学、复学、退学、毕业等异动（附证明材料），撤销异动，办理调班"),
     Entry("status_batch", "批量异动", "status_web.batch", STATUS_BATCH, "学籍异动",
@@ -104,6 +115,8 @@ ENTRIES: tuple[Entry, ...] = (
           "毕业生批量退宿，查看离校未退宿名单"),
     Entry("housing_reports", "住宿统计", "housing_web.reports", HOUSING_READERS, "宿舍管理",
           "按楼栋、学院、性别统计入住与空床位，导出报表"),
+    Entry("housing_mine", "我的住宿", "housing_web.mine", frozenset({roles.STUDENT}), "宿舍管理",
+          "查看本人当前床位与历次住宿记录"),
     Entry("aid_apply", "资助申请", "aid_web.apply", frozenset({roles.STUDENT}), "资助管理",
           "申请国家奖助学金、助学贷款等资助项目，查看审核进度与发放记录"),
     Entry("aid_reviews", "资助审核", "aid_web.reviews", AID_REVIEWERS, "资助管理",
@@ -140,6 +153,8 @@ ENTRIES: tuple[Entry, ...] = (
           "系统监控", "查看统一身份、学籍、宿舍、资助、转学各服务的运行状态"),
     Entry("queues", "消息队列", "ops.queues", frozenset({roles.STUDENT_AFFAIRS, roles.IT_CENTRE}),
           "系统监控", "查看各事件队列的积压与死信，排除原因后重放死信"),
+    Entry("api_docs", "接口文档", "openapi.docs_page", frozenset({roles.STUDENT_AFFAIRS, roles.IT_CENTRE}),
+          "系统监控", "浏览 /api/v1 的 OpenAPI 接口文档；登录后可在页面上直接试用接口"),
 )
 
 BY_KEY = {entry.key: entry for entry in ENTRIES}

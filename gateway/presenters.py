@@ -52,6 +52,7 @@ class Pagination:
     page: int
     per_page: int
     total: int
+    capped: bool = False  # the service stopped counting at `total` (roster's search): "2000+"
 
     @property
     def pages(self) -> int:

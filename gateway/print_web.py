@@ -20,7 +20,7 @@ from gateway.presenters import BEIJING
 from gateway.security import check_form
 from gateway.web import _page
 from services.common.caller import ROLE_LABELS, STUDENT, Caller
-from services.common.errors import Conflict, Forbidden
+from services.common.errors import Conflict, Forbidden, NotFound
 
 bp = Blueprint("print_web", __name__, url_prefix="/print")
 
@@ -141,12 +141,15 @@ def record_card(student_number: str) -> Response:
         "record": ("roster", "student_record", student_number),
         "timeline": ("roster", "status_timeline", student_number),
         "moves": ("roster", "class_moves", student_number),
+        "photo": ("roster", "photo", student_number),
     }, caller=caller)
     student = outcomes["student"].unwrap()
     record = outcomes["record"].unwrap()
     timeline, moves = _optional(outcomes["timeline"]), _optional(outcomes["moves"])
+    # No photo yet (or none the caller may see) prints the card without one; other failures fail it.
+    photo = None if isinstance(outcomes["photo"].error, NotFound | Forbidden) else outcomes["photo"].unwrap()
     html = render_template("print_record.html", **_context(
-        caller, s=student, rows=field_rows(record["fields"]),
+        caller, s=student, rows=field_rows(record["fields"]), photo=photo,
         timeline=None if timeline is None else timeline[::-1],  # newest first
         moves=None if moves is None else moves[::-1]))
     return pdf.response(html, f"学籍卡_{student['name']}_{student_number}.pdf",

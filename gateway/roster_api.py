@@ -4,6 +4,7 @@ and the audit chain check. Workbooks travel as base64 in JSON (`content`) or as 
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -11,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from gateway import auth
 from gateway.roster_web import long_call, upload_b64
 from gateway.security import check_api_request
-from gateway.spreadsheets import base64_workbook
+from gateway.spreadsheets import api_workbook, base64_workbook
 from services.common.errors import Invalid
 
 bp = Blueprint("roster_api", __name__, url_prefix="/api/v1/roster")
@@ -19,6 +20,8 @@ bp = Blueprint("roster_api", __name__, url_prefix="/api/v1/roster")
 
 @bp.before_request
 def _csrf() -> None:
+    # Every route here needs a signed-in caller: 401 before any check of the request (400/404).
+    auth.require_login()
     check_api_request()
 
 
@@ -152,3 +155,63 @@ def set_field_policy(field: str) -> Response:
 @bp.get("/statistics")
 def statistics() -> Response:
     return jsonify(auth.call("roster", "statistics", request.args.get("by", "college")))
+
+
+# -- 学号换发 (R3) and photos (R15) -----------------------------------------------------------------
+
+
+@bp.get("/number-mapping/template")
+def number_mapping_template() -> Response:
+    return jsonify(auth.call("roster", "number_mapping_template"))
+
+
+@bp.post("/number-mapping/preview")
+def preview_number_mapping() -> Response:
+    """JSON {content} or multipart `file`: every row checked, nothing changed."""
+    body = {} if request.files else _body()
+    return jsonify(long_call("preview_number_mapping", api_workbook(40, body)))
+
+
+@bp.post("/number-mapping/apply")
+def apply_number_mapping() -> Response:
+    """JSON {content, reason} or multipart `file` + `reason`: all rows or none."""
+    body = dict(request.form) if request.files else _body()
+    return jsonify(long_call("apply_number_mapping", api_workbook(40, body), str(body.get("reason", ""))))
+
+
+@bp.get("/students/<student_number>/number-changes")
+def number_changes(student_number: str) -> Response:
+    return jsonify(auth.call("roster", "number_changes", student_number))
+
+
+@bp.get("/students/<student_number>/photo")
+def photo(student_number: str) -> Response:
+    return jsonify(auth.call("roster", "photo", student_number))
+
+
+@bp.put("/students/<student_number>/photo")
+def upload_photo(student_number: str) -> Response:
+    """{"content": base64 JPEG, "filename": "..."}"""
+    body = _body()
+    content = body.get("content")
+    if not isinstance(content, str):
+        raise Invalid("content 必须是 base64 编码的 JPEG 照片")
+    filename = body.get("filename")
+    return jsonify(auth.call("roster", "upload_photo", student_number, content,
+                             str(filename) if filename else None))
+
+
+@bp.post("/photos/import")
+def import_photos() -> Response:
+    """JSON {content: base64 zip, valid_only} or multipart `file` (+ `valid_only`)."""
+    if request.files:
+        upload = request.files.get("file")
+        if upload is None:
+            raise Invalid("请上传照片压缩包 file")
+        content, options = base64.b64encode(upload.read()).decode(), request.form
+    else:
+        options = _body()
+        content = options.get("content")
+        if not isinstance(content, str):
+            raise Invalid("content 必须是 base64 编码的 zip 压缩包")
+    return jsonify(long_call("import_photos", content, _flag(options.get("valid_only", False))))

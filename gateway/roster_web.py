@@ -13,7 +13,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.security import check_form
-from gateway.spreadsheets import keep, kept, uploaded_xlsx_b64, xlsx_response
+from gateway.spreadsheets import SheetStep, keep, kept, preview_or_apply, uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -223,3 +223,116 @@ def statistics() -> str:
                   ("ethnicity", "民族"), ("region", "地区"), ("status", "学籍状态")]
     return _render("roster_statistics.html", caller, [GROUP, ("学籍统计", None)], result=result, by=by,
                    dimensions=dimensions, error=error)
+
+
+# -- 学号换发 (R3): the mapping sheet 考生号 → 学号, preview then 确认执行 -----------------------------
+
+
+@bp.get("/numbers/template.xlsx")
+def numbers_template() -> Response:
+    caller = auth.require_login()
+    _page(caller, "roster_numbers")
+    result = auth.call("roster", "number_mapping_template")
+    return xlsx_response(result["content"], result["filename"])
+
+
+@bp.route("/numbers", methods=["GET", "POST"])
+def numbers() -> str:
+    """The uploaded sheet stays here between preview and 确认执行 (a token in the form); the reason
+    (the office's document number) is asked for with 确认执行."""
+    caller = auth.require_login()
+    _page(caller, "roster_numbers")
+    step, error = SheetStep(), None
+    if request.method == "POST":
+        try:
+            step = preview_or_apply(
+                caller.username, MAX_UPLOAD_MB, lambda c: long_call("preview_number_mapping", c),
+                lambda c: long_call("apply_number_mapping", c, request.form.get("reason", "")))
+        except (Invalid, Conflict, NotFound, Forbidden) as exc:
+            error = _error_text(exc)
+    lookup = None
+    number = request.args.get("student_number", "").strip()
+    if number:
+        try:
+            lookup = auth.call("roster", "number_changes", number)
+        except (NotFound, Forbidden) as exc:
+            error = _error_text(exc)
+    return _render("roster_numbers.html", caller, [GROUP, ("学号换发", None)], preview=step.preview,
+                   result=step.result, error=error, upload_token=step.upload_token,
+                   annotated_token=step.annotated_token, lookup=lookup, number=number,
+                   reason=request.form.get("reason", ""))
+
+
+@bp.get("/numbers/result/<token>.xlsx")
+def numbers_result(token: str) -> Response:
+    caller = auth.require_login()
+    _page(caller, "roster_numbers")
+    return xlsx_response(kept(token, caller.username), "学号对照_错误标注.xlsx")
+
+
+# -- 照片 (R15): one student's photo, and a zip of photos named by the rule ---------------------------
+
+MAX_PHOTO_ZIP_MB = 100
+PHOTO_WRITERS = ("student_affairs", "counselor", "deputy_secretary")
+
+
+@bp.get("/students/<student_number>/photo.jpg")
+def photo_jpg(student_number: str) -> Response:
+    """The photo itself (the service checks who may see it); 404 when there is none."""
+    auth.require_login()
+    found = auth.call("roster", "photo", student_number)
+    response = Response(base64.b64decode(found["content"]), mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["ETag"] = found["sha256"]
+    return response
+
+
+@bp.route("/students/<student_number>/photo", methods=["GET", "POST"])
+def photo_page(student_number: str) -> str:
+    caller = auth.require_login()
+    if caller.role not in PHOTO_WRITERS:
+        raise Forbidden("您没有权限上传照片")
+    message = error = None
+    if request.method == "POST":
+        upload = request.files.get("photo")
+        try:
+            if upload is None or not upload.filename:
+                raise Invalid("请选择照片文件（.jpg）")
+            data = upload.read(1024 * 1024 + 1)
+            if len(data) > 1024 * 1024:
+                raise Invalid("照片须小于 60 KB")
+            result = auth.call("roster", "upload_photo", student_number, base64.b64encode(data).decode(),
+                               upload.filename)
+            message = "照片已保存" if result["saved"] else "与现有照片相同，未作更改"
+        except (Invalid, Conflict, NotFound, Forbidden) as exc:
+            error = _error_text(exc)
+    student = auth.call("roster", "get_student", student_number)
+    try:
+        current = auth.call("roster", "photo", student_number)
+    except NotFound:
+        current = None
+    return _render("roster_photo.html", caller, [GROUP, (student_number, url_for("web.student",
+                   student_number=student_number)), ("照片", None)], s=student, current=current,
+                   message=message, error=error)
+
+
+@bp.route("/photos", methods=["GET", "POST"])
+def photos_import() -> str:
+    caller = auth.require_login()
+    _page(caller, "roster_photos")
+    result = error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            if upload is None or not upload.filename:
+                raise Invalid("请选择照片压缩包（.zip）")
+            if not upload.filename.lower().endswith(".zip"):
+                raise Invalid("只支持 .zip 压缩包")
+            limit = MAX_PHOTO_ZIP_MB * 1024 * 1024
+            data = upload.read(limit + 1)
+            if len(data) > limit:
+                raise Invalid(f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
+            result = long_call("import_photos", base64.b64encode(data).decode(), request.form.get("valid_only") == "1")
+        except (Invalid, Conflict, NotFound, Forbidden) as exc:
+            error = _error_text(exc)
+    return _render("roster_photos.html", caller, [GROUP, ("照片导入", None)], result=result, error=error)

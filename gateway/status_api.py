@@ -38,6 +38,8 @@ bp = Blueprint("status_api", __name__, url_prefix="/api/v1/roster")
 
 @bp.before_request
 def _csrf() -> None:
+    # Every route here needs a signed-in caller: 401 before any check of the request (400/404).
+    auth.require_login()
     check_api_request()
 
 

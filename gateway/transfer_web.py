@@ -68,32 +68,6 @@ GENDERS = (("1", "男"), ("2", "女"))
 ID_TYPES = (("1", "居民身份证"), ("2", "香港特区护照/身份证明"), ("3", "澳门特区护照/身份证明"),
             ("4", "台湾居民来往大陆通行证"), ("5", "境外永久居住证"), ("6", "护照"), ("7", "港澳台居民居住证"),
             ("9", "其他"))
-KIND_LABELS = {
-    "transfer.request": "转学申请",
-    "transfer.decision": "审核结果",
-    "transfer.record": "学籍档案",
-    "transfer.ack": "回执",
-    "transfer.cancel": "撤销",
-}
-MESSAGE_DIRECTIONS = {"out": "发出", "in": "收到"}
-MESSAGE_STATES = {
-    "pending": "待发送",
-    "sent": "已发送，待回执",
-    "acked": "对方已确认",
-    "cancelled": "已取消发送",
-    "rejected": "被拒收",
-    "applied": "已处理",
-    "accepted": "已接收",
-    "duplicate": "重复消息",
-    "ignored": "已忽略",
-}
-ACK_ERRORS = {
-    "bad_signature": "签名无效或密钥未知",
-    "wrong_recipient": "收件单位不是本单位",
-    "bad_schema": "消息格式不符合协议",
-    "unknown_transfer": "没有这条转学记录",
-    "invalid_state": "转学当前状态不允许该操作",
-}
 INTERNAL_KINDS = (("major", "转专业"), ("study_centre", "转学习中心"))
 INTERNAL_STATES = (("", "全部"), ("pending_left", "待调出单位审核"), ("pending_joined", "待调入单位审核"),
                    ("approved", "已通过"), ("rejected", "未通过"))
@@ -123,9 +97,8 @@ def _stage_label(stage: str | None) -> str:
 
 
 def _common() -> dict[str, Any]:
-    """What the 转学 templates use to label codes (the service's own labels win where it gives them)."""
-    return {"kind_labels": KIND_LABELS, "message_directions": MESSAGE_DIRECTIONS, "message_states": MESSAGE_STATES,
-            "ack_errors": ACK_ERRORS, "stage_label": _stage_label, "days_left_class": days_left_class}
+    """What the 转学 templates use beside the service's own labels (messages come labelled by the service)."""
+    return {"stage_label": _stage_label, "days_left_class": days_left_class}
 
 
 def _text(name: str, limit: int = 500) -> str:
@@ -151,9 +124,9 @@ def _student_form() -> dict[str, str]:
     return {key: _text(key, 32) for key in STUDENT_FIELDS}
 
 
-def _out_of_term_needed(error: str) -> bool:
-    """Only the service knows the term windows (T5): the field appears when it asks for the reason."""
-    return "非常规时段" in error
+def _out_of_term_needed(exc: Exception) -> bool:
+    """Only the service knows the term windows (T5): the field appears when its error names it."""
+    return getattr(exc, "field", None) == "out_of_term_reason"
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -161,6 +134,7 @@ def file_page() -> str | Response:
     caller = auth.require_login()
     _page(caller, "transfer_file")
     error = None
+    asks_reason = False
     if request.method == "POST":
         try:
             peer_code = _text("peer_code", 10)
@@ -174,11 +148,12 @@ def file_page() -> str | Response:
             return redirect(url_for("transfer_web.detail", transfer_id=view["transfer_id"], notice="filed"))
         except USER_ERRORS as exc:
             error = _error_text(exc)
+            asks_reason = _out_of_term_needed(exc)
     peers_outcome = auth.rpc().call_many({"peers": ("transfer", "list_peers")}, caller=caller)["peers"]
     # Without the peers list (the service refused or is away) the code is typed instead of chosen.
     peers = [p for p in peers_outcome.value if p["active"]] if peers_outcome.ok else None
     form = request.form if request.method == "POST" else {}
-    show_out_of_term = bool(form.get("out_of_term_reason")) or (error is not None and _out_of_term_needed(error))
+    show_out_of_term = bool(form.get("out_of_term_reason")) or asks_reason
     return _render("transfer_file.html", caller, [GROUP, ("转学申请", None)], form=form, error=error, peers=peers,
                    transfer_kinds=TRANSFER_KINDS, genders=GENDERS, id_types=ID_TYPES,
                    show_out_of_term=show_out_of_term, max_files=MAX_EVIDENCE_FILES, max_mb=MAX_EVIDENCE_MB)

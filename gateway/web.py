@@ -11,6 +11,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from gateway import auth, menu
+from gateway import home as home_items
 from gateway.health import labelled, service_health
 from gateway.presenters import PAGE_SIZES, Pagination, page_args, status_tag
 from gateway.rpc import Outcome, ServiceUnavailable, service_label
@@ -113,7 +114,11 @@ def home() -> str:
     caller = auth.require_login()
     entries = [e for e in menu.entries_for(caller.role) if e.key != "home"]
     return _render("home.html", caller, [("首页", None)], entries=entries,
-                   notice=NOTICES.get(request.args.get("notice", "")))
+                   notice=NOTICES.get(request.args.get("notice", "")),
+                   home=home_items.gather(auth.rpc(), caller))
+
+
+STUDENT_FILTERS = ("college_code", "grade", "gender", "ethnicity")
 
 
 @bp.get("/students")
@@ -122,11 +127,17 @@ def students() -> str:
     _page(caller, "students")
     q = request.args.get("q", "").strip()[:64]
     page, per_page = page_args(request.args.get("page"), request.args.get("per_page"))
-    result = auth.call("roster", "search_students", q, page, per_page)
-    pagination = Pagination(page, per_page, int(result["total"]))
+    # The dashboard's enrolment bars lead here with their filter (issue 9); sent only when set.
+    filters: dict[str, Any] = {name: request.args.get(name, "").strip()[:16] for name in STUDENT_FILTERS
+                               if request.args.get(name, "").strip()}
+    if request.args.get("counted") == "1":
+        filters["counted"] = True
+    result = auth.call("roster", "search_students", q, page, per_page, **filters)
+    pagination = Pagination(page, per_page, int(result["total"]), bool(result.get("total_capped")))
+    params = {**({"q": q} if q else {}), **{k: ("1" if v is True else v) for k, v in filters.items()}}
     return _render("students.html", caller, [("学籍管理", None), ("学生名单", None)],
                    q=q, items=result["items"], pagination=pagination, page_sizes=PAGE_SIZES,
-                   status_tag=status_tag)
+                   status_tag=status_tag, params=params, filtered=bool(filters))
 
 
 @bp.get("/me")
@@ -185,6 +196,9 @@ def student(student_number: str) -> str:
         "bed": _part(outcomes["bed"], "宿舍床位信息", "housing"),
         "account": _part(outcomes["account"], "账号信息", "identity"),
     }
+    if record.ok:  # 曾用学号 (R3) and the photo (R15): left out quietly when roster cannot say
+        extras = auth.rpc().call_many({"extras": ("roster", "student_extras", student_number)}, caller=caller)
+        parts["extras"] = Part(value=extras["extras"].value if extras["extras"].ok else None)
     back = ("学生名单", url_for("web.students")) if menu.allowed(caller.role, "students") \
         else ("我的学籍", None)
     return _render("student.html", caller, [("学籍管理", None), back, (student_number, None)],

@@ -101,6 +101,36 @@ def test_compose_gateway_serves_the_wsgi_app_with_a_required_secret(compose: dic
     assert gateway["environment"]["XUEJI_ENV"] == "production"
 
 
+def test_compose_broker_vhost_defaults_to_quorum_queues_like_k8s(compose: dict[str, Any], tmp_path: Path) -> None:
+    """compose's RabbitMQ renders the same definitions as the Kubernetes broker: the vhost's
+    default queue type is quorum, and the dead-letter policies are identical."""
+    broker = compose["services"]["rabbitmq"]
+    assert broker["entrypoint"] == ["sh", "/xueji-rabbitmq/setup.sh"]
+    assert broker["command"] == ["docker-entrypoint.sh", "rabbitmq-server"]
+    assert "./rabbitmq:/xueji-rabbitmq:ro" in broker["volumes"]
+    assert not [k for k in broker["environment"] if k.startswith("RABBITMQ_DEFAULT_")]  # ignored with definitions
+    etc = tmp_path / "etc"
+    env = {"PATH": os.environ["PATH"], "RABBITMQ_TEMPLATES": str(DEPLOY / "rabbitmq"), "RABBITMQ_CONFIG_DIR": str(etc),
+           "RABBITMQ_USER": "xueji", "RABBITMQ_PASSWORD": "s3cret-Pass.word~1", "RABBITMQ_VHOST": "xueji"}
+    done = subprocess.run(["sh", str(DEPLOY / "rabbitmq/setup.sh"), "echo", "then the broker"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("then the broker")  # it hands over to the image's entrypoint
+    assert (etc / "conf.d/20-xueji.conf").read_text() == f"load_definitions = {etc}/definitions.json\n"
+    assert stat.S_IMODE((etc / "definitions.json").stat().st_mode) == 0o600
+    rendered = json.loads((etc / "definitions.json").read_text())
+    [vhost] = rendered["vhosts"]
+    assert vhost["name"] == "xueji" and vhost["default_queue_type"] == "quorum"
+    assert vhost["metadata"]["default_queue_type"] == "quorum"
+    assert rendered["users"] == [{"name": "xueji", "password": "s3cret-Pass.word~1", "tags": ""}]
+    k8s_config = yaml.safe_load((DEPLOY / "k8s/rabbitmq-config.yaml").read_text())
+    k8s_definitions = json.loads(k8s_config["data"]["definitions.json"].replace("__RABBITMQ_USER__", "xueji"))
+    for section in ("vhosts", "permissions", "policies", "exchanges", "queues", "bindings"):
+        assert rendered[section] == k8s_definitions[section], section
+    refused = subprocess.run(["sh", str(DEPLOY / "rabbitmq/setup.sh"), "true"],
+                             env={**env, "RABBITMQ_PASSWORD": "p@ss"}, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1 and "letters, digits" in refused.stderr
+
 def test_procfile_lists_every_service_and_the_gateway() -> None:
     processes = parse_procfile((DEPLOY / "Procfile").read_text()).processes
     assert set(processes) == {*SERVICES, "gateway"}

@@ -200,6 +200,11 @@ class RosterStandIn:
             raise RuntimeError("record 202301010299 has no college")  # an unexpected bug
         return _view(row, caller)
 
+    # The student page's extras (R3 former numbers, R15 photo): none here, and not noted in SEEN.
+    @rpc
+    def student_extras(self, student_number: str) -> dict[str, Any]:
+        return {"student_number": student_number, "former_numbers": [], "photo": None}
+
     @rpc
     def search_students(self, q: str, page: int, per_page: int) -> dict[str, Any]:
         caller = require_caller(self.caller)

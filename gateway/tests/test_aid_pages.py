@@ -213,3 +213,26 @@ def test_the_new_pages_are_in_the_aid_menus(env: dict[str, Any]) -> None:
     home = text_of(auditor.get("/"))
     assert "资助项目" in home and "困难认定导入" not in home
     assert auditor.get("/aid/identifications").status_code == 403
+
+
+# -- 名额分配: funds only (A2) ------------------------------------------------------------------------------
+
+
+def test_the_quota_page_allocates_funds_without_places(env: dict[str, Any]) -> None:
+    client, token = signed_in(env["app"], OPERATOR)
+    form = text_of(client.get(f"/aid/quotas?year={YEAR}&programme_code=GJZXJ"))
+    places = re.search(r'<input id="places" name="places"[^>]*>', form)
+    assert places is not None and " required" not in places.group(0)  # places may be left open
+    saved = client.post(f"/aid/quotas?year={YEAR}&programme_code=GJZXJ",
+                        data={"csrf_token": token, "level": "programme", "places": "", "funds": "50000"})
+    assert saved.status_code == 302
+    page = text_of(client.get(saved.headers["Location"]))
+    cells = re.findall(r"<td>([^<]*)</td>", page.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+    assert cells[:6] == ["全校", "全校", "不限", "0", "50000", "0"]
+    assert registers.list_quotas(env["db"], caller(AID_OPERATOR), "GJZXJ", YEAR)[0]["places"] is None
+    # Neither places nor funds: refused with the reason, nothing saved.
+    refused = text_of(client.post(f"/aid/quotas?year={YEAR}&programme_code=GJZXJ",
+                                  data={"csrf_token": token, "level": "college", "college_code": "01",
+                                        "places": "", "funds": ""}))
+    assert "请填写名额或资金（至少一项）" in refused
+    assert len(registers.list_quotas(env["db"], caller(AID_OPERATOR), "GJZXJ", YEAR)) == 1

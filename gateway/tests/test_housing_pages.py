@@ -83,6 +83,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             publish(uri, status_changed(GRADUATE, 10_000, "graduated", left=True))
             wait_for(lambda: _proxy_call(uri, "occupancy", GRADUATE)["bed"] is None)
             app = create_app({"TESTING": True, "SECRET_KEY": "housing-pages", "XUEJI_AMQP_URI": uri,
+                              "XUEJI_LOGIN_ATTEMPTS": 1000,
                               "XUEJI_RPC_TIMEOUT": 15.0, "XUEJI_CONFIGURE_LOGGING": False})
             yield {"app": app, "uri": uri}
         finally:
@@ -164,11 +165,25 @@ def test_counselors_read_their_own_students_and_no_others(env: dict[str, Any]) -
     assert "1号楼" not in text_of(refused)
     # A number that does not exist looks the same to a scoped caller: no probing.
     assert other.get(f"/housing/students/{OTHER}99").status_code == 403
-    # A student (no residents page) sees neither the page nor the link on their own record.
+
+def test_a_student_reads_their_own_housing_and_nobody_elses(env: dict[str, Any]) -> None:
     me = client_as(env, LEAVER)
-    assert me.get(f"/housing/students/{LEAVER}").status_code == 403
-    own = me.get(f"/students/{LEAVER}")
-    assert own.status_code == 200 and "/housing/students/" not in text_of(own)
+    home = text_of(me.get("/"))
+    assert 'href="/housing/me">我的住宿</a>' in home and "住宿查询" not in home
+    # 我的住宿 opens the student's own 住宿记录, labelled by the service.
+    assert me.get("/housing/me").headers["Location"] == f"/housing/students/{LEAVER}"
+    page = text_of(me.get(f"/housing/students/{LEAVER}"))
+    assert f"住宿记录：{LEAVER}" in page and "未分配床位" in page
+    [left] = stay_rows(page)
+    assert left[0] == "1号楼-101-2" and left[6] == "退宿"
+    assert "/housing/assign" not in page and "/housing/beds/" not in page
+    # Another student's record, existing or not, and the staff pages stay closed.
+    for number in (MOVER, f"{MINE}99"):
+        refused = me.get(f"/housing/students/{number}")
+        assert refused.status_code == 403 and "1号楼" not in text_of(refused)
+    assert me.get("/housing/residents").status_code == 403
+    # Staff have no 我的住宿 page.
+    assert client_as(env, CENTRE).get("/housing/me").status_code == 403
 
 
 # -- inventory writes through the API ---------------------------------------------------------------

@@ -21,7 +21,8 @@ def text_of(response: Any) -> str:
 
 
 # What a counselor works with; nothing of housing's, the IT centre's or the aid centre's own.
-COUNSELOR_MENU = ["首页", "学生名单", "变更审核", "学籍统计", "异动办理", "批量异动", "缺勤登记", "疑似辍学",
+COUNSELOR_MENU = ["首页", "数据看板", "学生名单", "变更审核", "学籍统计", "照片导入", "异动办理", "批量异动",
+                  "缺勤登记", "疑似辍学",
                   "待毕业名单", "校内转专业", "住宿查询", "资助审核", "困难认定", "困难认定导入", "账号管理",
                   "学生初始密码", "个人中心"]
 
@@ -109,11 +110,12 @@ def test_menu_shows_only_what_the_role_may_use(client: FlaskClient) -> None:
 
     web_login(client, "2001004")
     assert menu_labels(text_of(client.get("/"))) == [
-        "首页", "学生名单", "学生导入", "对端单位与密钥", "住宿查询", "个人中心", "服务状态", "消息队列"]
+        "首页", "学生名单", "学生导入", "对端单位与密钥", "住宿查询", "个人中心", "服务状态", "消息队列",
+        "接口文档"]
 
     web_login(client, "202301010102")
     page = text_of(client.get("/"))
-    assert menu_labels(page) == ["首页", "我的学籍", "信息变更", "资助申请", "个人中心"]
+    assert menu_labels(page) == ["首页", "我的学籍", "信息变更", "我的住宿", "资助申请", "个人中心"]
     response = client.get("/students")
     assert response.status_code == 403
     assert "您没有权限访问该页面" in text_of(response)

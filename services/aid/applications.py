@@ -39,6 +39,12 @@ def applicant_of(s: Session, student: Student, academic_year: str, rank_percent:
                  postgraduate: bool = False) -> Applicant:
     level = s.scalar(select(NeedyRecord.level).where(NeedyRecord.student_number == student.student_number,
                                                      NeedyRecord.academic_year == academic_year))
+    return applicant_with(student, level, academic_year, rank_percent, postgraduate)
+
+
+def applicant_with(student: Student, level: str | None, academic_year: str, rank_percent: int | None,
+                   postgraduate: bool = False) -> Applicant:
+    """The applicant as the rules see it, the need level already looked up (batches load them at once)."""
     return Applicant(enrolled=registers.is_enrolled(student.status, student.left),
                      year_of_study=needy.year_of_study(student.class_code, student.student_number, academic_year),
                      need_level=level, rank_percent=rank_percent, postgraduate=postgraduate,
@@ -120,6 +126,12 @@ def _load(s: Session, caller: Caller, application_id: int, *roles: str,
     stmt = select(Application).where(Application.id == int(application_id))
     app = s.scalars(stmt.with_for_update() if lock else stmt).one_or_none()
     student = s.get(Student, app.student_number) if app else None
+    return _visible(caller, application_id, app, student)
+
+
+def _visible(caller: Caller, application_id: Any, app: Application | None,
+             student: Student | None) -> tuple[Application, Student]:
+    """The application if the caller's scope covers it; unknown ones look the same as foreign ones to scoped staff."""
     if app is None or student is None:
         if access.whole_register(caller):
             raise NotFound(f"没有编号为 {application_id} 的申请")
@@ -129,15 +141,25 @@ def _load(s: Session, caller: Caller, application_id: int, *roles: str,
 
 
 def _quota_key(app: Application) -> list[tuple[str, str]]:
-    # Class first, then college, then programme: the same order everywhere, so concurrent takers never deadlock.
-    return [(quotas.CLASS, app.class_code), (quotas.COLLEGE, app.college_code), (quotas.PROGRAMME, "")]
+    """The units an approval takes its place from, or a held place is given back to (where it was taken).
+    Class first, then college, then programme: the same order everywhere, so concurrent takers never deadlock."""
+    klass = app.quota_class_code if app.quota_taken and app.quota_class_code else app.class_code
+    college = app.quota_college_code if app.quota_taken and app.quota_college_code else app.college_code
+    return [(quotas.CLASS, klass), (quotas.COLLEGE, college), (quotas.PROGRAMME, "")]
+
+
+def _held_at(app: Application, taken: bool) -> None:
+    """Mark the place as taken (where the application is now) or given back."""
+    app.quota_taken = taken
+    app.quota_class_code = app.class_code if taken else None
+    app.quota_college_code = app.college_code if taken else None
 
 
 # Built once (cache key included): these run once per level for every approval and return.
 _TAKE = (update(QuotaRow)
          .where(QuotaRow.programme_code == bindparam("b_p"), QuotaRow.academic_year == bindparam("b_y"),
                 QuotaRow.level == bindparam("b_level"), QuotaRow.unit_code == bindparam("b_unit"),
-                QuotaRow.used_places + 1 <= QuotaRow.places,
+                or_(QuotaRow.places.is_(None), QuotaRow.used_places + 1 <= QuotaRow.places),
                 or_(QuotaRow.funds.is_(None), QuotaRow.used_funds + bindparam("b_amount") <= QuotaRow.funds))
          .values(used_places=QuotaRow.used_places + 1, used_funds=QuotaRow.used_funds + bindparam("b_amount"))
          .execution_options(synchronize_session=False))
@@ -151,7 +173,7 @@ _RELEASE = (update(QuotaRow)
 def take_place(s: Session, app: Application) -> None:
     """One place (and its amount) from the class, college and programme quotas, or Conflict.
 
-    A conditional UPDATE (`used + 1 <= places`) per level: PostgreSQL re-checks the condition on
+    A conditional UPDATE (`quotas.has_room` in SQL) per level: PostgreSQL re-checks the condition on
     the locked row after a concurrent approval commits, SQLite runs writers one at a time, so
     concurrent approvals can never over-allocate (tests/test_quota_concurrency.py).
     """
@@ -159,11 +181,15 @@ def take_place(s: Session, app: Application) -> None:
         params = {"b_p": app.programme_code, "b_y": app.academic_year, "b_level": level, "b_unit": unit,
                   "b_amount": app.amount}
         if s.connection().execute(_TAKE, params).rowcount != 1:
-            label = quotas.LEVEL_LABELS[level]
             exists = s.scalar(select(func.count()).select_from(QuotaRow).where(
                 QuotaRow.programme_code == app.programme_code, QuotaRow.academic_year == app.academic_year,
                 QuotaRow.level == level, QuotaRow.unit_code == unit))
-            raise Conflict(f"{label}{unit}的名额或资金已用完" if exists else f"{label}{unit}尚未分配名额")
+            raise _quota_refusal(level, unit, bool(exists))
+
+
+def _quota_refusal(level: str, unit: str, exists: bool) -> Conflict:
+    label = quotas.LEVEL_LABELS[level]
+    return Conflict(f"{label}{unit}的名额或资金已用完" if exists else f"{label}{unit}尚未分配名额")
 
 
 def release_place(s: Session, app: Application) -> None:
@@ -172,43 +198,142 @@ def release_place(s: Session, app: Application) -> None:
                                           "b_unit": unit, "b_amount": app.amount})
 
 
+class _SqlQuotas:
+    """Quota places of one approval at a time: the conditional UPDATEs of `take_place`."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    def take(self, app: Application) -> None:
+        take_place(self.s, app)
+
+    def release(self, app: Application) -> None:
+        release_place(self.s, app)
+
+
+class _QuotaLedger:
+    """Quota places of a batch: the rows the batch can touch, locked up front in the order every taker
+    locks them (class, college, programme; by unit), counted here with `quotas.has_room` — the rule the
+    conditional UPDATE applies — and written by the batch's one flush. Nobody else can change a locked
+    row meanwhile, so counting in memory is as safe as re-checking in SQL, without three UPDATEs each."""
+
+    def __init__(self, s: Session, apps: list[Application]) -> None:
+        keys = {(a.programme_code, a.academic_year, level, unit) for a in apps for level, unit in _quota_key(a)}
+        self.rows: dict[tuple[str, str, str, str], QuotaRow] = {}
+        for level in (quotas.CLASS, quotas.COLLEGE, quotas.PROGRAMME):
+            units = sorted({k[3] for k in keys if k[2] == level})
+            for chunk in _chunks(units):
+                stmt = (select(QuotaRow)
+                        .where(QuotaRow.level == level, QuotaRow.unit_code.in_(chunk),
+                               QuotaRow.programme_code.in_({k[0] for k in keys}),
+                               QuotaRow.academic_year.in_({k[1] for k in keys}))
+                        .order_by(QuotaRow.unit_code, QuotaRow.programme_code, QuotaRow.academic_year)
+                        .with_for_update().execution_options(populate_existing=True))
+                for row in s.scalars(stmt):
+                    self.rows[(row.programme_code, row.academic_year, row.level, row.unit_code)] = row
+
+    def _rows(self, app: Application) -> list[tuple[str, str, QuotaRow | None]]:
+        return [(level, unit, self.rows.get((app.programme_code, app.academic_year, level, unit)))
+                for level, unit in _quota_key(app)]
+
+    def take(self, app: Application) -> None:
+        found = self._rows(app)
+        for level, unit, row in found:  # every level checked before any is counted: all or nothing
+            if row is None:
+                raise _quota_refusal(level, unit, False)
+            if not quotas.has_room(quotas.Quota(level, unit, row.places, row.funds, row.used_places,
+                                                row.used_funds), app.amount):
+                raise _quota_refusal(level, unit, True)
+        for _level, _unit, row in found:
+            assert row is not None
+            row.used_places += 1
+            row.used_funds += app.amount
+
+    def release(self, app: Application) -> None:
+        for _level, _unit, row in self._rows(app):
+            if row is not None:
+                row.used_places -= 1
+                row.used_funds -= app.amount
+
+
+def _chunks(values: list[Any], size: int = 900) -> list[list[Any]]:
+    """IN lists cut below SQLite's bound-parameter limit."""
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
 def review_application(db: Database, caller: Caller, application_id: int, decision: str,
                        reason: str = "") -> dict[str, Any]:
     """One review step: approve (eligibility and quota checked again) or return to the student with a reason."""
     levels = access.levels()
     with db.transaction() as s:
         app, student = _load(s, caller, application_id, *review.REVIEW_ROLES, lock=True)
-        return _review_one(s, caller, app, student, programmes_in(s), levels, decision, reason)
+        history = list(s.scalars(select(Review).where(Review.application_id == app.id).order_by(Review.id)))
+        need_level = s.scalar(select(NeedyRecord.level).where(NeedyRecord.student_number == app.student_number,
+                                                              NeedyRecord.academic_year == app.academic_year))
+        return _review_one(s, caller, app, student, history, need_level, programmes_in(s), levels, decision,
+                           reason, _SqlQuotas(s))
 
 
 def review_many(db: Database, caller: Caller, application_ids: list[int], decision: str,
                 reason: str = "") -> dict[str, Any]:
-    """批量审核: the same step for many applications in one transaction; each one is checked as if alone
-    (its own savepoint), so one refused application (ineligible, quota used up) does not undo the others."""
+    """批量审核: the same step for many applications in one transaction; each one is checked as if alone,
+    so one refused application (ineligible, quota used up, out of scope) does not undo the others.
+
+    What each step reads is loaded first, a few IN queries for the whole batch (applications locked,
+    students, review histories, need levels, quota rows locked); every check runs before anything of
+    its application is written, so a refusal leaves nothing to undo and no savepoint is needed."""
     caller.require_role(*review.REVIEW_ROLES)
     if not isinstance(application_ids, list) or len(application_ids) > 50000:
         raise Invalid("批量审核的申请编号须为列表，且不超过 50000 个")
+    try:
+        wanted = [int(i) for i in application_ids]
+    except (TypeError, ValueError):
+        raise Invalid("申请编号须为整数") from None
     levels = access.levels()
     done, refused = 0, []
-    with db.transaction() as s:
+    with db.transaction() as s, s.no_autoflush:
         programmes = programmes_in(s)
-        for app_id in application_ids:
+        ids = sorted(set(wanted))  # locked in id order, as single reviews would
+        apps: dict[int, Application] = {}
+        for chunk in _chunks(ids):
+            apps.update((a.id, a) for a in s.scalars(
+                select(Application).where(Application.id.in_(chunk)).order_by(Application.id).with_for_update()))
+        numbers = sorted({a.student_number for a in apps.values()})
+        students: dict[str, Student] = {}
+        need: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(numbers):
+            students.update((st.student_number, st) for st in s.scalars(
+                select(Student).where(Student.student_number.in_(chunk))))
+            need.update(((n, y), lvl) for n, y, lvl in s.execute(
+                select(NeedyRecord.student_number, NeedyRecord.academic_year, NeedyRecord.level)
+                .where(NeedyRecord.student_number.in_(chunk))))
+        histories: dict[int, list[Review]] = {}
+        for chunk in _chunks(sorted(apps)):
+            for r in s.scalars(select(Review).where(Review.application_id.in_(chunk)).order_by(Review.id)):
+                histories.setdefault(r.application_id, []).append(r)
+        ledger = _QuotaLedger(s, list(apps.values()))
+        for app_id in wanted:
+            app = apps.get(app_id)
             try:
-                with s.begin_nested():
-                    app, student = _load(s, caller, app_id, *review.REVIEW_ROLES, lock=True)
-                    _review_one(s, caller, app, student, programmes, levels, decision, reason)
+                app, student = _visible(caller, app_id, app, students.get(app.student_number) if app else None)
+                _review_one(s, caller, app, student, histories.setdefault(app.id, []),
+                            need.get((app.student_number, app.academic_year)), programmes, levels, decision,
+                            reason, ledger)
                 done += 1
             except (Conflict, Forbidden, NotFound) as exc:
                 refused.append({"id": app_id, "message": str(exc.args[0]) if exc.args else "审核失败"})
     return {"done": done, "refused": refused}
 
 
-def _review_one(s: Session, caller: Caller, app: Application, student: Student, programmes: dict[str, Programme],
-                levels: needy.Levels, decision: str, reason: str) -> dict[str, Any]:
+def _review_one(s: Session, caller: Caller, app: Application, student: Student, history: list[Review],
+                need_level: str | None, programmes: dict[str, Programme], levels: needy.Levels, decision: str,
+                reason: str, places: _SqlQuotas | _QuotaLedger) -> dict[str, Any]:
+    """One decision on one application. Every check (step, role, eligibility, quota room) comes before
+    any write, so a refusal leaves the session as it was. `history`: the application's reviews so far
+    (the new one is appended, so a batch naming an application twice sees its first decision)."""
     programme = programmes.get(app.programme_code)
     if programme is None:
         raise NotFound(f"没有资助项目“{app.programme_code}”")
-    history = list(s.scalars(select(Review).where(Review.application_id == app.id).order_by(Review.id)))
     last_submit = max((i for i, r in enumerate(history) if r.decision == SUBMIT), default=-1)
     earlier = {r.reviewer for r in history[last_submit + 1:] if r.decision == review.APPROVE}
     old_status = app.status
@@ -216,25 +341,26 @@ def _review_one(s: Session, caller: Caller, app: Application, student: Student, 
     new_status = review.decide(old_status, caller.role, decision, reason or "", caller.username, earlier,
                                system=caller.is_system())
     if decision == review.APPROVE:
-        applicant = applicant_of(s, student, app.academic_year, app.rank_percent)
+        applicant = applicant_with(student, need_level, app.academic_year, app.rank_percent)
         problems = refusals(programme, applicant, levels, app.requested_amount)
         if problems:
             raise Conflict("不符合条件，请退回：" + "；".join(problems))
         if old_status == review.TAKES_QUOTA:
-            take_place(s, app)
-            app.quota_taken = True
+            places.take(app)
+            _held_at(app, True)
         elif not app.quota_taken:
             raise Conflict("该申请未占用名额，请退回后重新审核")
     elif app.quota_taken:
-        release_place(s, app)
-        app.quota_taken = False
+        places.release(app)
+        _held_at(app, False)
     now = _now()
     app.status, app.updated_at = new_status, now
-    s.add(Review(application_id=app.id, step=old_status, decision=decision, reason=(reason or "").strip(),
-                 reviewer=caller.username, reviewer_role=caller.role, at=now))
+    decided = Review(application_id=app.id, step=old_status, decision=decision, reason=(reason or "").strip(),
+                     reviewer=caller.username, reviewer_role=caller.role, at=now)
+    s.add(decided)
+    history.append(decided)
     if new_status == review.AUDITED:
         _award(s, app, programme, now.date())
-    s.flush()
     after = application_view(app, student, programme)
     audit(s, caller, f"application.{decision}", f"application:{app.id}", before, after)
     return after
@@ -350,13 +476,16 @@ def pay_instalments(db: Database, caller: Caller, on_date: str) -> dict[str, Any
 
 
 def aided_register(db: Database, caller: Caller, academic_year: str, page: int = 1,
-                   per_page: int = 20) -> dict[str, Any]:
+                   per_page: int = 20, programme_code: str = "") -> dict[str, Any]:
+    """受助学生库 of a year; `programme_code` narrows it to one programme (a bar of the dashboard)."""
     caller.require_role(*access.AID_CENTRE)
     needy.parse_academic_year(academic_year)
     page, per_page = max(int(page), 1), min(max(int(per_page), 1), 200)
     with db.transaction() as s:
         stmt = select(Award, Student).join(Student, Student.student_number == Award.student_number) \
             .where(Award.academic_year == academic_year)
+        if programme_code:
+            stmt = stmt.where(Award.programme_code == str(programme_code))
         total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = s.execute(stmt.order_by(Award.id).offset((page - 1) * per_page).limit(per_page)).all()
         programmes = programmes_in(s)

@@ -6,10 +6,11 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.aid.adapters.orm import Student
-from services.aid.domain import registers
+from services.aid.adapters.orm import Application, NumberAlias, Student
+from services.aid.domain import registers, review
 from services.common.audit import audit
 from services.common.caller import (
     AID_AUDITOR,
@@ -27,7 +28,14 @@ from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import copy_class_change, copy_registration, read_copies
+from services.common.student_copy import (
+    copy_class_change,
+    copy_registration,
+    current_number,
+    read_copies,
+    with_current_number,
+    with_current_numbers,
+)
 
 SERVICE = "aid"
 # Aid data is sensitive (A5): the aid centre and student affairs see every student;
@@ -79,9 +87,11 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "aid.on_student_registered"):
             return
-        row = s.get(Student, payload.student_number)
+        # A former number (R3, the rename overtook this event): the renamed student's copy, not a second one.
+        number = current_number(s, NumberAlias, payload.student_number)
+        row = s.get(Student, number)
         if row is None:
-            row = Student(student_number=payload.student_number, last_change_id=None,
+            row = Student(student_number=number, last_change_id=None,
                           stop_instalments=False)
             s.add(row)
         copy_registration(row, payload)
@@ -96,7 +106,9 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
     transaction, all or none."""
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "aid.on_student_status_changed")
-        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        # a former number's change (R3, the rename overtook it) goes to the renamed student
+        payloads = with_current_numbers(s, NumberAlias, [StudentStatusChanged.model_validate(e.payload)
+                                                         for e in fresh])
         rows = read_copies(s, Student, {p.student_number for p in payloads})
         for envelope, payload in zip(fresh, payloads, strict=True):
             _apply_status_change(s, envelope, payload, rows.get(payload.student_number))
@@ -127,9 +139,28 @@ def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusC
 
 
 def on_student_class_changed(db: Database, envelope: Envelope) -> None:
-    """调班 (R9): the register's class and college follow; applications keep the class they were made in."""
+    """调班 (R9): the register's class and college follow, and so do the student's applications still
+    under review (`review.follows_class_move`): they leave the old counselor's queue for the new one's.
+
+    A quota place already taken stays with the class and college it was taken from (the application
+    keeps `quota_class_code`/`quota_college_code`, and a return gives the place back there): it was
+    granted from their allocation by their reviewers, and taking one from the new class instead could
+    fail (its places may be used up) where an event cannot be refused."""
     payload = StudentClassChanged.model_validate(envelope.payload)
     with db.transaction() as s:
         if not first_delivery(s, envelope, "aid.on_student_class_changed"):
             return
-        copy_class_change(s, Student, payload)
+        payload = with_current_number(s, NumberAlias, payload)  # a former number: the renamed student
+        row = copy_class_change(s, Student, payload)
+        who = system_caller(SERVICE, envelope.correlation_id)
+        now = datetime.now(UTC)
+        for app in s.scalars(select(Application).where(Application.student_number == row.student_number)
+                             .order_by(Application.id).with_for_update()):
+            if not review.follows_class_move(app.status) or \
+                    (app.class_code, app.college_code) == (row.class_code, row.college_code):
+                continue
+            before = {"class_code": app.class_code, "college_code": app.college_code}
+            app.class_code, app.college_code, app.updated_at = row.class_code, row.college_code, now
+            audit(s, who, "application.class_move", f"application:{app.id}", before,
+                  {"class_code": app.class_code, "college_code": app.college_code, "status": app.status,
+                   "quota_class_code": app.quota_class_code, "event_id": str(envelope.event_id)})

@@ -276,15 +276,16 @@ def _quota_row(s: Session, programme: str, year: str, level: str, unit: str, loc
 
 
 def allocate_quota(db: Database, caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
-    """Allocate places (and funds) top-down; a college's deputy secretary may split its places among classes."""
+    """Allocate places and/or funds top-down (A2; either may be left unlimited: funds only is a
+    common national allocation); a college's deputy secretary may split its share among classes."""
     try:
         programme_code = str(data["programme_code"])
         year = str(data["academic_year"])
         level = str(data["level"])
-        places = int(data["places"])
+        places = None if data.get("places") in (None, "") else int(data["places"])
         funds = None if data.get("funds") in (None, "") else int(data["funds"])
     except (KeyError, TypeError, ValueError):
-        raise Invalid("分配信息不完整：项目、学年、层级、名额") from None
+        raise Invalid("分配信息不完整：项目、学年、层级，名额或资金须为整数") from None
     needy.parse_academic_year(year)
     college = str(data.get("college_code") or "")
     klass = str(data.get("class_code") or "")
@@ -313,7 +314,7 @@ def allocate_quota(db: Database, caller: Caller, data: dict[str, Any]) -> dict[s
             if level == quotas.CLASS:
                 child_units = child_units.where(QuotaRow.unit_code.like(f"____{college}%"))
             others = list(s.scalars(child_units))
-            siblings = (sum(o.places for o in others), sum(o.funds or 0 for o in others))
+            siblings = (sum(o.places or 0 for o in others), sum(o.funds or 0 for o in others))
         current = _quota_row(s, programme_code, year, level, unit, lock=True)
         problems = quotas.allocation_problems(level, places, funds, _quota(parent_row), siblings[0], siblings[1],
                                               _quota(current))

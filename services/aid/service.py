@@ -6,7 +6,7 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from services.aid import applications, handlers, identification_import, registers, reporting
+from services.aid import applications, handlers, identification_import, registers, renames, reporting, summaries
 from services.common.caller import require_caller
 from services.common.entrypoints import batch_event_handler, event_handler
 from services.common.envelope import parse_envelope
@@ -128,8 +128,14 @@ class AidService(Observable):
         return applications.pay_instalments(self.db, require_caller(self.caller), on_date)
 
     @rpc
-    def aided_register(self, academic_year: str, page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        return applications.aided_register(self.db, require_caller(self.caller), academic_year, page, per_page)
+    def aided_register(self, academic_year: str, page: int = 1, per_page: int = 20,
+                       programme_code: str = "") -> dict[str, Any]:
+        return applications.aided_register(self.db, require_caller(self.caller), academic_year, page, per_page,
+                                           programme_code)
+
+    @rpc
+    def home_counts(self) -> dict[str, int]:
+        return summaries.home_counts(self.db, require_caller(self.caller))
 
     # -- national reporting (services/aid/reporting.py) --
 
@@ -152,6 +158,10 @@ class AidService(Observable):
     @event_handler("roster", "student.class_changed")
     def on_student_class_changed(self, body: Any) -> None:
         handlers.on_student_class_changed(self.db, parse_envelope(body))
+
+    @event_handler("roster", "student.number_changed")
+    def on_student_number_changed(self, body: Any) -> None:
+        renames.on_student_number_changed(self.db, parse_envelope(body))
 
     @batch_event_handler("roster", "student.status_changed")
     def on_student_status_changed(self, bodies: list[Any]) -> None:

@@ -12,6 +12,13 @@ from nameko.exceptions import deserialize_to_instance
 class XuejiError(Exception):
     code = "error"
 
+    @property
+    def field(self) -> str | None:
+        """The input the error is about, when the raiser names it: `Invalid(message, "field")`.
+        A second argument (not an attribute) so that it crosses RPC with the message; pages key
+        on it rather than on the message's wording."""
+        return self.args[1] if len(self.args) > 1 and isinstance(self.args[1], str) else None
+
 
 @deserialize_to_instance
 class Unauthenticated(XuejiError):

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,10 +40,17 @@ from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
 from services.common.models import AuditEntry
 from services.common.outbox import record_event
-from services.common.student_copy import copy_class_change, copy_registration, read_copies
+from services.common.student_copy import (
+    copy_class_change,
+    copy_registration,
+    current_numbers,
+    read_copies,
+    renumbered,
+)
 from services.housing.adapters.locks import lock_student, lock_students
-from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
+from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, NumberAlias, Occupancy, Room, Student
 from services.housing.domain.assignment import BedState, Resident, check_assignment, clean_reason
+from services.housing.domain.end_reasons import end_reason_label
 from services.housing.domain.inventory import (
     BedSpec,
     KnownBed,
@@ -117,6 +125,7 @@ def stay_view(stay: Occupancy) -> dict[str, Any]:
         "started_at": _iso(stay.started_at),
         "ended_at": _iso(stay.ended_at),
         "end_reason": stay.end_reason,
+        "end_reason_label": end_reason_label(stay.end_reason),
         "checked_in_at": _iso(stay.checked_in_at),
     }
 
@@ -285,14 +294,27 @@ def holders_who_left(db: Database, caller: Caller) -> list[dict[str, Any]]:
 
 
 # --- roster events ---------------------------------------------------------------------
+def _lock_current(s: Session, numbers: Iterable[str]) -> dict[str, str]:
+    """Each number's current number (a former one, R3, leads to the renamed student), with the
+    students locked. A rename holds both numbers' locks, so numbers resolved again once the locks
+    are held see a rename that committed while we waited; resolving stops when nothing new is found."""
+    locked: set[str] = set()
+    current = current_numbers(s, NumberAlias, numbers)
+    while missing := (set(current) | set(current.values())) - locked:
+        lock_students(s, missing)
+        locked |= missing
+        current = current_numbers(s, NumberAlias, current)
+    return current
+
+
 def on_student_registered(db: Database, envelope: Envelope) -> None:
     payload = StudentRegistered.model_validate(envelope.payload)
-    number = payload.student_number
     now = datetime.now(UTC)
     with db.transaction() as s:
         if not first_delivery(s, envelope, "housing.on_student_registered"):
             return
-        lock_student(s, number)
+        # A former number: the renamed student's copy, never a second one under the old number.
+        number = _lock_current(s, (payload.student_number,))[payload.student_number]
         row = s.get(Student, number)
         if row is None:
             row = Student(student_number=number, last_change_id=None, updated_at=now)
@@ -319,6 +341,21 @@ def _park_early_change(s: Session, number: str, news: StatusNews, now: datetime)
 def suspension_releases() -> bool:
     """The institution's choice for suspended students' beds (default: they keep them)."""
     return suspension_releases_setting(os.environ.get("HOUSING_SUSPENSION_RELEASES_BED"))
+
+
+class SettingsError(RuntimeError):
+    """A housing setting in the environment that cannot be read: the service must not start."""
+
+
+def check_settings() -> dict[str, bool]:
+    """Every housing setting read once, when the service starts: a mistyped value stops it there
+    with the setting named, instead of failing each status change later (retried, then dead-lettered).
+    Add any new housing environment setting here."""
+    try:
+        return {"suspension_releases": suspension_releases()}
+    except ValueError as exc:
+        log.critical("housing cannot start: %s", exc)
+        raise SettingsError(f"housing cannot start: {exc}") from None
 
 
 class _Batch:
@@ -373,8 +410,9 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "housing.on_student_status_changed")
         payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        # the lock order every housing change uses; a former number's change goes to the renamed student
+        payloads = renumbered(payloads, _lock_current(s, {p.student_number for p in payloads}))
         numbers = sorted({p.student_number for p in payloads})
-        lock_students(s, numbers)  # the lock order every housing change uses
         students = read_copies(s, Student, numbers)
         beds = {b.occupant: b for b in s.scalars(
             select(Bed).where(Bed.occupant.in_(numbers)).with_for_update(of=Bed))} if numbers else {}
@@ -516,5 +554,5 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "housing.on_student_class_changed"):
             return
-        lock_student(s, payload.student_number)
-        copy_class_change(s, Student, payload)
+        current = _lock_current(s, (payload.student_number,))
+        copy_class_change(s, Student, renumbered((payload,), current)[0])

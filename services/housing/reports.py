@@ -13,6 +13,7 @@ from services.common.db import Database
 from services.common.errors import Forbidden, Invalid
 from services.housing.adapters.orm import Bed, Building, Occupancy, Room, Student
 from services.housing.domain.assignment import GENDER_LABELS
+from services.housing.domain.end_reasons import end_reason_label
 from services.housing.domain.inventory import GENDER_POLICIES
 from services.housing.handlers import WHOLE_VIEW, _iso
 
@@ -79,9 +80,12 @@ RESIDENT_COLUMNS = (
 )
 
 
-def residents(db: Database, caller: Caller, q: Any = "", page: Any = 1, per_page: Any = 20) -> dict[str, Any]:
+def residents(db: Database, caller: Caller, q: Any = "", page: Any = 1, per_page: Any = 20, *,
+              building: Any = "", college: Any = "", housed: Any = False) -> dict[str, Any]:
     """Students with their beds, limited to the caller's scope (H4): counselors see their
-    classes, deputy secretaries their college, the housing centre everyone."""
+    classes, deputy secretaries their college, the housing centre everyone. The occupancy
+    chart's bars lead here (issue 9): `building` = residents of that building, `college` with
+    `housed` = that college's residents, as `occupancy_report` counts them."""
     if not isinstance(q, str) or len(q) > 64:
         raise Invalid("查询条件不能超过 64 个字符")
     if not isinstance(page, int) or page < 1 or not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
@@ -100,6 +104,14 @@ def residents(db: Database, caller: Caller, q: Any = "", page: Any = 1, per_page
     q = q.strip()
     if q:
         query = query.where(or_(Student.student_number.startswith(q), Student.name.contains(q)))
+    if not isinstance(building, str) or not isinstance(college, str) or len(building) > 32 or len(college) > 16:
+        raise Invalid("楼栋或学院代码无效")
+    if building:
+        query = query.where(Bed.room_id.in_(select(Room.id).where(Room.building_code == building)))
+    if college:
+        query = query.where(Student.college_code == college)
+    if housed:
+        query = query.where(Bed.id.is_not(None))
     with db.reading() as s:
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = s.execute(query.order_by(Student.student_number).offset((page - 1) * per_page).limit(per_page))
@@ -125,5 +137,6 @@ def stays_of_bed(db: Database, caller: Caller, label: Any) -> list[dict[str, Any
                          .outerjoin(Student, Student.student_number == Occupancy.student_number)
                          .where(Bed.label == str(label)).order_by(Occupancy.started_at.desc(), Occupancy.id.desc()))
         return [{"student_number": o.student_number, "name": name, "started_at": _iso(o.started_at),
-                 "ended_at": _iso(o.ended_at), "end_reason": o.end_reason, "checked_in_at": _iso(o.checked_in_at),
+                 "ended_at": _iso(o.ended_at), "end_reason": o.end_reason,
+                 "end_reason_label": end_reason_label(o.end_reason), "checked_in_at": _iso(o.checked_in_at),
                  "override_reason": o.override_reason} for o, name in rows]

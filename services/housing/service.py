@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from services.common.caller import require_caller
@@ -18,7 +19,7 @@ from services.common.nameko_deps import (
     Observable,
     OutboxRelayProvider,
 )
-from services.housing import estate, handlers, reports, stays
+from services.housing import estate, handlers, renames, reports, stays, summaries
 
 
 def _b64_in(data: str) -> bytes:
@@ -35,8 +36,21 @@ def _b64_out(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+class SettingsCheck(DependencyProvider):
+    """Reads housing's environment settings as the container sets up, so a mistyped one stops the
+    service at start (`handlers.SettingsError`, the setting named) rather than dead-lettering events."""
+
+    def setup(self) -> None:
+        self.settings = handlers.check_settings()
+
+    def get_dependency(self, worker_ctx: Any) -> dict[str, bool]:
+        return self.settings
+
+
 class HousingService(Observable):
     name = "housing"
+
+    settings = SettingsCheck()
 
     db = DatabaseProvider("housing")
     caller = CallerProvider()
@@ -172,8 +186,14 @@ class HousingService(Observable):
         return base64.b64encode(reports.holders_who_left_export(rows)).decode()
 
     @rpc
-    def residents(self, q: str = "", page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        return reports.residents(self.db, require_caller(self.caller), q, page, per_page)
+    def residents(self, q: str = "", page: int = 1, per_page: int = 20, building: str = "", college: str = "",
+                  housed: bool = False) -> dict[str, Any]:
+        return reports.residents(self.db, require_caller(self.caller), q, page, per_page, building=building,
+                                 college=college, housed=bool(housed))
+
+    @rpc
+    def home_counts(self) -> dict[str, int]:
+        return summaries.home_counts(self.db, require_caller(self.caller))
 
     @rpc
     def stays_of_bed(self, label: str) -> list[dict[str, Any]]:
@@ -195,6 +215,10 @@ class HousingService(Observable):
     @event_handler("roster", "student.class_changed")
     def on_student_class_changed(self, body: Any) -> None:
         handlers.on_student_class_changed(self.db, parse_envelope(body))
+
+    @event_handler("roster", "student.number_changed")
+    def on_student_number_changed(self, body: Any) -> None:
+        renames.on_student_number_changed(self.db, parse_envelope(body))
 
     @batch_event_handler("roster", "student.status_changed")
     def on_student_status_changed(self, bodies: list[Any]) -> None:

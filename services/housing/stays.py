@@ -29,6 +29,7 @@ from services.common.outbox import record_event
 from services.housing.adapters.locks import lock_students
 from services.housing.adapters.orm import Bed, Building, Occupancy, Room, Student
 from services.housing.domain.allocation import FreeBed, allocate
+from services.housing.domain.end_reasons import CHECKED_OUT, MOVED, end_reason_label
 from services.housing.domain.leaving import release_date
 from services.housing.domain.moves import Move, MovePlan, MoveRequest, PlannedBed, plan_moves, swap_requests
 from services.housing.handlers import (
@@ -41,8 +42,6 @@ from services.housing.handlers import (
     resident,
 )
 
-CHECKED_OUT = "checked_out"
-MOVED = "moved"
 # Large IN lists are split so SQLite's bound-parameter limit is never reached.
 CHUNK = 900
 
@@ -405,7 +404,8 @@ def checked_out(db: Database, caller: Caller, student_number: Any) -> dict[str, 
                         .order_by(Occupancy.started_at.desc(), Occupancy.id.desc()).limit(1))
         return {"student_number": number, "checked_out": bed is None, "bed_label": bed,
                 "last_ended_at": _iso(last.ended_at) if last is not None else None,
-                "last_end_reason": last.end_reason if last is not None else None}
+                "last_end_reason": last.end_reason if last is not None else None,
+                "last_end_reason_label": end_reason_label(last.end_reason) if last is not None else ""}
 
 
 # --- initial assignment from Excel (H2) ------------------------------------------------------

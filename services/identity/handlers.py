@@ -21,12 +21,19 @@ from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unaut
 from services.common.events import OrgUnitsChanged, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import copy_class_change, read_copies
+from services.common.student_copy import (
+    copy_class_change,
+    current_number,
+    read_copies,
+    with_current_number,
+    with_current_numbers,
+)
 from services.identity.adapters.orm import (
     Account,
     AccountGrant,
     LoginAttempt,
     LoginSession,
+    NumberAlias,
     OrgUnit,
     PasswordHistory,
     Student,
@@ -455,11 +462,12 @@ def add_grant(s: Session, caller: Caller, username: str, grant: grant_rules.Gran
 def on_student_registered(db: Database, envelope: Envelope) -> None:
     """Keep the read copy; give a new student an account (no password until one is set)."""
     payload = StudentRegistered.model_validate(envelope.payload)
-    number = payload.student_number
     now = _now()
     with db.transaction() as s:
         if not first_delivery(s, envelope, "identity.on_student_registered"):
             return
+        # A former number (R3, the rename overtook this event): the renamed student, never a second account.
+        number = current_number(s, NumberAlias, payload.student_number)
         student = s.get(Student, number)
         if student is None:
             student = Student(student_number=number, last_change_id=None)
@@ -495,7 +503,8 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
     """Several status changes (a batch) apply in one transaction, all or none."""
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "identity.on_student_status_changed")
-        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        payloads = with_current_numbers(s, NumberAlias, [StudentStatusChanged.model_validate(e.payload)
+                                                         for e in fresh])  # a former number: the renamed student
         numbers = {p.student_number for p in payloads}
         students = read_copies(s, Student, numbers)
         accounts = {a.username: a for a in s.scalars(select(Account).where(Account.username.in_(numbers)))}
@@ -550,7 +559,7 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "identity.on_student_class_changed"):
             return
-        copy_class_change(s, Student, payload)
+        copy_class_change(s, Student, with_current_number(s, NumberAlias, payload))
 
 
 def on_org_units_changed(db: Database, envelope: Envelope) -> None:

@@ -12,12 +12,14 @@ from services.common.envelope import Envelope
 from services.common.errors import InvalidEvent, NotFound
 from services.common.events import StudentMerged, StudentNumberChanged
 from services.common.inbox import first_delivery
+from services.common.student_copy import current_number, record_alias
 from services.identity import handlers as h
 from services.identity.adapters.orm import (
     Account,
     AccountGrant,
     AccountRename,
     LoginSession,
+    NumberAlias,
     PasswordHistory,
     Student,
 )
@@ -59,6 +61,7 @@ def on_student_number_changed(db: Database, envelope: Envelope) -> None:
         if student is not None:
             s.execute(update(Student).where(Student.student_number == old).values(student_number=new, updated_at=now))
         s.add(AccountRename(old_username=old, new_username=new, renamed_at=now, event_id=str(envelope.event_id)))
+        record_alias(s, NumberAlias, old, new, now)  # a status change for `old` still on its way finds `new`
         audit(s, system_caller(h.SERVICE, envelope.correlation_id), "account.rename", new,
               {**before, "username": old},
               {**renamed.snapshot(), "username": new, "sessions_ended": ended, "event_id": str(envelope.event_id)})
@@ -68,11 +71,13 @@ def on_student_merged(db: Database, envelope: Envelope) -> None:
     """A verified duplicate record was removed (R7, R14): its account is retired — disabled,
     never deleted (I2) — and its sessions end; the kept number's account stays as it is."""
     payload = StudentMerged.model_validate(envelope.payload)
-    removed, kept = payload.removed_number, payload.kept_number
     now = h._now()
     with db.transaction() as s:
         if not first_delivery(s, envelope, "identity.on_student_merged"):
             return
+        # Either number may be a former one (R3) whose rename overtook this event.
+        removed = current_number(s, NumberAlias, payload.removed_number)
+        kept = current_number(s, NumberAlias, payload.kept_number)
         account = s.get(Account, removed)
         if account is None:
             raise NotFound(f"还没有学号 {removed} 的账号，稍后重试")

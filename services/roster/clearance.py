@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.audit import audit
-from services.common.caller import ACADEMIC_AFFAIRS, STUDENT_AFFAIRS, Caller
+from services.common.caller import ACADEMIC_AFFAIRS, STUDENT_AFFAIRS, SYSTEM, Caller, Scope
 from services.common.db import Database
 from services.common.envelope import Actor
 from services.common.errors import Invalid, NotFound
@@ -98,6 +98,7 @@ class _Direct:
         change = change_status(self.s, student, event.new_status, **_graduation(event))
         change.kind = KIND_OF_GRADUATION[event.new_status]
         row.change_id = change.id
+        _audit_change(self.s, change, event.event_id)
         close_pending_graduations(self.s, [student.student_number], CLOSED_BY_CLEARANCE)
 
 
@@ -142,8 +143,21 @@ class _Batch(_Direct):
         for row, change, correlation_id in self._staged:
             row.change_id = change.id
             publish_status_change(self.s, change, actor=CLEARANCE, correlation_id=correlation_id)
+            # Linked at the commit's flush: one chain append (one head lock) for the whole batch.
+            _audit_change(self.s, change, correlation_id)
         close_pending_graduations(self.s, [change.student_number for _, change, _ in self._staged],
                                   CLOSED_BY_CLEARANCE)
+
+
+def _audit_change(s: Session, change: StatusChange, event_id: str, **extra: Any) -> None:
+    """A clearance-driven status change in the chained audit log, acted by the clearance system."""
+    caller = Caller(user_id=CLEARANCE.id, username=CLEARANCE.id, role=SYSTEM, scope=Scope(kind="institution"),
+                    correlation_id=event_id)
+    action = "status.revoke" if change.revokes_change_id else f"status.{change.kind}"
+    audit(s, caller, action, change.student_number, {"status": change.old_status},
+          {"status": change.new_status, "change_id": change.id, "reason": change.reason,
+           "effective_at": change.effective_at.isoformat(), "evidence": change.evidence,
+           "clearance_event": event_id, **extra}, chain=True)
 
 
 def _graduation(event: ClearanceCompleted) -> dict[str, Any]:
@@ -237,6 +251,7 @@ def _apply_revoked(s: Session, row: ClearanceEvent, event: ClearanceRevoked) -> 
     )
     row.state, row.change_id = APPLIED, change.id
     target.state = REVOKED
+    _audit_change(s, change, event.event_id, revokes_change_id=applied.id)
 
 
 def _view(row: ClearanceEvent) -> dict[str, Any]:
@@ -270,7 +285,7 @@ def reprocess(db: Database, caller: Caller, problem_id: int) -> dict[str, Any]:
         row.attempts += 1
         _process(s, row)
         audit(s, caller, "clearance.reprocess", str(row.id), before,
-              {"state": row.state, "problem": row.problem})
+              {"state": row.state, "problem": row.problem}, chain=True)
         return _view(row)
 
 
@@ -289,5 +304,5 @@ def dismiss(db: Database, caller: Caller, problem_id: int, note: str) -> dict[st
         row.state, row.problem = RESOLVED, f"人工关闭：{note.strip()}"
         row.updated_at = datetime.now(UTC)
         audit(s, caller, "clearance.dismiss", str(row.id), before,
-              {"state": row.state, "problem": row.problem})
+              {"state": row.state, "problem": row.problem}, chain=True)
         return _view(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from services.common.audit import audit
@@ -28,6 +28,9 @@ from services.roster.domain import status as st
 from services.roster.domain.students import RecordError, mask_national_id, parse_new_student
 
 SOURCE = "roster"
+# A search counts its matches up to this many (100 pages of 20); beyond, `total_capped` says "more".
+# An exact count of a common surname among a million students (60,000 王) costs a heap visit per match.
+SEARCH_COUNT_CAP = 2_000
 # Roles that need full ID numbers for their work (registration, status changes, imports).
 SEES_FULL_ID = {STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, IT_CENTRE, SYSTEM}
 
@@ -104,7 +107,7 @@ def register_students(db: Database, caller: Caller, rows: list[dict[str, Any]]) 
                 student_number=new.student_number, name=new.name, gender=new.gender,
                 national_id=new.national_id, birth_date=new.birth_date,
                 college_code=new.college_code, class_code=new.class_code,
-                status=st.ENROLLED, created_at=now, updated_at=now,
+                status=st.ENROLLED, created_at=now, updated_at=now, exam_number=new.exam_number,
             )
             s.add(student)
             s.flush()
@@ -136,8 +139,13 @@ def student_view(student: Student, caller: Caller, names: dict[str, str]) -> dic
     }
 
 
-def _names(s: Session) -> dict[str, str]:
-    return {u.code: u.name for u in s.scalars(select(OrgUnit))}
+def _names(s: Session, codes: set[str] | None = None) -> dict[str, str]:
+    """Names of org units: those of `codes` only when given (a page of students needs a few dozen,
+    not the tens of thousands of classes of a large institution)."""
+    query = select(OrgUnit.code, OrgUnit.name)
+    if codes is not None:
+        query = query.where(OrgUnit.code.in_(sorted(codes)))
+    return {code: name for code, name in s.execute(query)}
 
 
 def get_student(db: Database, caller: Caller, student_number: str) -> dict[str, Any]:
@@ -165,9 +173,12 @@ def _scope_filter(caller: Caller) -> Any:
 
 
 def search_students(db: Database, caller: Caller, q: str = "", page: int = 1,
-                    per_page: int = 20, class_code: str = "", status: str = "") -> dict[str, Any]:
+                    per_page: int = 20, class_code: str = "", status: str = "", *, college_code: str = "",
+                    grade: str = "", gender: str = "", ethnicity: str = "", counted: bool = False) -> dict[str, Any]:
     """Students in the caller's scope matching `q` (number prefix, part of the name or the full
-    ID number), optionally one class and one status (R19)."""
+    ID number), optionally one class and one status (R19). The dashboard's filters (issue 9):
+    college, grade (the number's first four digits), gender, ethnicity, and `counted` — only the
+    students R20's statistics count (not 未报到, not left), so a chart's bar and its list agree."""
     if page < 1 or not 1 <= per_page <= 100:
         raise Invalid("分页参数无效：page ≥ 1，1 ≤ per_page ≤ 100")
     query = select(Student)
@@ -175,20 +186,60 @@ def search_students(db: Database, caller: Caller, q: str = "", page: int = 1,
     if scope is not None:
         query = query.where(scope)
     q = (q or "").strip()
-    if q:
-        query = query.where(or_(Student.student_number.startswith(q), Student.name.contains(q),
-                                Student.national_id == q.upper()))
+    branches = _matching(db, q) if q else []
     if class_code:
         query = query.where(Student.class_code == class_code)
     if status:
         query = query.where(Student.status == status)
+    if college_code:
+        query = query.where(Student.college_code == college_code)
+    if grade:
+        query = query.where(Student.student_number.startswith(str(grade)[:4]))
+    if gender:
+        query = query.where(Student.gender == gender)
+    if ethnicity:
+        query = query.where(Student.ethnicity == ethnicity)
+    if counted:
+        query = query.where(Student.status.not_in(sorted(st.LEFT | {st.NOT_REPORTED})))
+    filtered = query
+    if branches:
+        query = query.where(or_(*branches))
     with db.reading() as s:
-        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        counted_rows = query.with_only_columns(Student.student_number).limit(SEARCH_COUNT_CAP + 1).subquery()
+        total = s.scalar(select(func.count()).select_from(counted_rows)) or 0
+        capped, total = total > SEARCH_COUNT_CAP, min(total, SEARCH_COUNT_CAP)
+        if branches:  # the page among each branch's first rows: one OR walks the whole key in order
+            shown = page * per_page
+            firsts = union(*(select(b.c.student_number) for b in (
+                filtered.where(branch).with_only_columns(Student.student_number)
+                .order_by(Student.student_number).limit(shown).subquery() for branch in branches))).subquery()
+            query = filtered.where(Student.student_number.in_(select(firsts.c.student_number)))
         rows = s.scalars(query.order_by(Student.student_number)
                          .offset((page - 1) * per_page).limit(per_page)).all()
-        names = _names(s)
+        names = _names(s, {r.college_code for r in rows} | {r.class_code for r in rows})
         items = [student_view(r, caller, names) for r in rows]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return {"items": items, "total": total, "total_capped": capped, "page": page, "per_page": per_page}
+
+
+def _matching(db: Database, q: str) -> list[Any]:
+    """What `q` may match: a number prefix, part of the name, the full ID number (any one)."""
+    number = Student.student_number.startswith(q)
+    if q.isdigit():  # R6 numbers are digits: the prefix is also a range of the primary key, in its order
+        bound = q.rstrip("9")  # "2029" → below "203"; all nines: no upper bound
+        number = and_(Student.student_number >= q, number)
+        if bound:
+            number = and_(Student.student_number < bound[:-1] + str(int(bound[-1]) + 1), number)
+    return [number, _name_contains(db, q), Student.national_id == q.upper()]
+
+
+def _name_contains(db: Database, q: str) -> Any:
+    """`name` contains `q`. On PostgreSQL also "the name's characters include q's", which the name
+    containing q implies (same rows) and the GIN index of migration 0007 answers: Chinese names are
+    two to four characters, too short for trigrams. Not with LIKE wildcards in q (they stand for others)."""
+    contains = Student.name.contains(q)
+    if not db.is_postgres or "%" in q or "_" in q:
+        return contains
+    return and_(func.string_to_array(Student.name, None).op("@>")(func.string_to_array(q, None)), contains)
 
 
 def change_status(s: Session, student: Student, new_status: str, *, reason: str,

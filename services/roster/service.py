@@ -26,10 +26,13 @@ from services.roster import (
     codes,
     handlers,
     importing,
+    number_mapping,
+    photos,
     problems,
     settings,
     statistics,
     status_changes,
+    summaries,
     transfers_in_out,
 )
 
@@ -60,12 +63,28 @@ class RosterService(Observable):
 
     @rpc
     def search_students(self, q: str = "", page: int = 1, per_page: int = 20, class_code: str = "",
-                        status: str = "") -> dict[str, Any]:
-        return handlers.search_students(self.db, require_caller(self.caller), q, page, per_page, class_code, status)
+                        status: str = "", college_code: str = "", grade: str = "", gender: str = "",
+                        ethnicity: str = "", counted: bool = False) -> dict[str, Any]:
+        return handlers.search_students(self.db, require_caller(self.caller), q, page, per_page, class_code, status,
+                                        college_code=college_code, grade=grade, gender=gender, ethnicity=ethnicity,
+                                        counted=bool(counted))
 
     @rpc
     def statistics(self, by: str) -> dict[str, Any]:
         return statistics.statistics(self.db, require_caller(self.caller), by)
+
+    # 首页与数据看板 (issue 9): counts in the caller's scope (services/roster/summaries.py)
+    @rpc
+    def home_counts(self) -> dict[str, int]:
+        return summaries.home_counts(self.db, require_caller(self.caller))
+
+    @rpc
+    def status_change_counts(self, months: int = 12, until: str = "") -> dict[str, Any]:
+        return summaries.status_change_counts(self.db, require_caller(self.caller), months, until)
+
+    @rpc
+    def list_status_changes(self, month: str, kind: str = "", page: int = 1, per_page: int = 20) -> dict[str, Any]:
+        return summaries.status_changes(self.db, require_caller(self.caller), month, kind, page, per_page)
 
     @rpc
     def student_audit(self, student_number: str) -> list[dict[str, Any]]:
@@ -300,6 +319,40 @@ class RosterService(Observable):
     @rpc
     def class_info(self, class_code: str) -> dict[str, Any] | None:
         return transfers_in_out.class_info(self.db, require_caller(self.caller), class_code)
+
+    # 考生号 → 学号 (issue 4, R3): the mapping sheet, previewed, then applied in one batch
+    @rpc
+    def number_mapping_template(self) -> dict[str, str]:
+        return number_mapping.number_mapping_template(self.db, require_caller(self.caller))
+
+    @rpc
+    def preview_number_mapping(self, content: str) -> dict[str, Any]:
+        return number_mapping.preview_number_mapping(self.db, require_caller(self.caller), content)
+
+    @rpc
+    def apply_number_mapping(self, content: str, reason: str) -> dict[str, Any]:
+        return number_mapping.apply_number_mapping(self.db, require_caller(self.caller), content, reason)
+
+    @rpc
+    def number_changes(self, student_number: str) -> dict[str, Any]:
+        return number_mapping.number_changes(self.db, require_caller(self.caller), student_number)
+
+    # 照片 (issue 4, R15): single upload, the current photo, a zip named by the rule
+    @rpc
+    def upload_photo(self, student_number: str, content: str, filename: str | None = None) -> dict[str, Any]:
+        return photos.upload_photo(self.db, require_caller(self.caller), student_number, content, filename)
+
+    @rpc
+    def photo(self, student_number: str) -> dict[str, Any]:
+        return photos.photo(self.db, require_caller(self.caller), student_number)
+
+    @rpc
+    def student_extras(self, student_number: str) -> dict[str, Any]:
+        return photos.student_extras(self.db, require_caller(self.caller), student_number)
+
+    @rpc
+    def import_photos(self, content: str, valid_only: bool = False) -> dict[str, Any]:
+        return photos.import_photos(self.db, require_caller(self.caller), content, bool(valid_only))
 
     @batch_event_handler("clearance", "clearance.completed")
     def on_clearance_completed(self, bodies: list[Any]) -> None:

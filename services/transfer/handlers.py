@@ -13,8 +13,15 @@ from services.common.errors import Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import copy_class_change, copy_registration, read_copies
-from services.transfer.adapters.orm import Student
+from services.common.student_copy import (
+    copy_class_change,
+    copy_registration,
+    current_number,
+    read_copies,
+    with_current_number,
+    with_current_numbers,
+)
+from services.transfer.adapters.orm import NumberAlias, Student
 from services.transfer.domain import students
 
 SERVICE = "transfer"
@@ -62,9 +69,11 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "transfer.on_student_registered"):
             return
-        row = s.get(Student, payload.student_number)
+        # A former number (R3, the rename overtook this event): the renamed student's copy, not a second one.
+        number = current_number(s, NumberAlias, payload.student_number)
+        row = s.get(Student, number)
         if row is None:
-            row = Student(student_number=payload.student_number, last_change_id=None)
+            row = Student(student_number=number, last_change_id=None)
             s.add(row)
         copy_registration(row, payload)
         row.updated_at = datetime.now(UTC)
@@ -75,7 +84,9 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
     transaction, all or none."""
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "transfer.on_student_status_changed")
-        payloads = [StudentStatusChanged.model_validate(e.payload) for e in fresh]
+        # a former number's change (R3, the rename overtook it) goes to the renamed student
+        payloads = with_current_numbers(s, NumberAlias, [StudentStatusChanged.model_validate(e.payload)
+                                                         for e in fresh])
         rows = read_copies(s, Student, {p.student_number for p in payloads})
         for payload in payloads:
             _apply_status_change(payload, rows.get(payload.student_number))
@@ -100,4 +111,5 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "transfer.on_student_class_changed"):
             return
+        payload = with_current_number(s, NumberAlias, payload)  # a former number: the renamed student
         copy_class_change(s, Student, payload)

@@ -34,6 +34,7 @@ from services.common.errors import Conflict, Invalid
 from services.transfer import transfers
 from services.transfer.adapters.orm import InterchangeMessage
 from services.transfer.domain import protocol
+from services.transfer.domain import workflow as wf
 from services.transfer.outgoing import accepted_keys, own_code, queue_message, resend_after, signing_key
 from services.transfer.roster_port import RosterPort
 
@@ -320,7 +321,9 @@ def _problem(row: InterchangeMessage) -> dict[str, Any]:
             "sender": _text(headers.get("x-sender") or body.get("sender")),
             "recipient": _text(headers.get("x-recipient") or body.get("recipient")),
             "kind": row.kind, "message_id": message_id, "transfer_id": row.transfer_id,
-            "error": row.error, "detail": row.detail}
+            "error": row.error, "detail": row.detail,
+            "kind_label": wf.MESSAGE_KIND_LABELS.get(row.kind or "", row.kind or ""),
+            "error_label": wf.MESSAGE_ERROR_LABELS.get(row.error or "", row.error or "")}
 
 
 def resend_now(db: Database, caller: Caller, transfer_id: str = "", now: datetime | None = None) -> dict[str, int]:

@@ -21,7 +21,7 @@ from services.common.nameko_deps import (
     Observable,
     OutboxRelayProvider,
 )
-from services.transfer import admin, handlers, interchange, internal, transfers
+from services.transfer import admin, handlers, interchange, internal, renames, summaries, transfers
 from services.transfer.roster_port import RpcRoster
 
 
@@ -140,6 +140,15 @@ class TransferService(Observable):
     def my_stages(self) -> list[dict[str, str]]:
         return transfers.my_stages(require_caller(self.caller))
 
+    # 首页与数据看板 (issue 9, services/transfer/summaries.py)
+    @rpc
+    def counts_by_stage(self) -> dict[str, Any]:
+        return summaries.counts_by_stage(self.db, require_caller(self.caller))
+
+    @rpc
+    def home_counts(self) -> dict[str, int]:
+        return summaries.home_counts(self.db, require_caller(self.caller))
+
     @rpc
     def get_transfer(self, transfer_id: str) -> dict[str, Any]:
         return transfers.get_transfer(self.db, require_caller(self.caller), transfer_id)
@@ -244,6 +253,10 @@ class TransferService(Observable):
     @event_handler("roster", "student.class_changed")
     def on_student_class_changed(self, body: Any) -> None:
         handlers.on_student_class_changed(self.db, parse_envelope(body))
+
+    @event_handler("roster", "student.number_changed")
+    def on_student_number_changed(self, body: Any) -> None:
+        renames.on_student_number_changed(self.db, parse_envelope(body))
 
     @batch_event_handler("roster", "student.status_changed")
     def on_student_status_changed(self, bodies: list[Any]) -> None:

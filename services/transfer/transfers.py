@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 SERVICE = "transfer"
 VIEW_ROLES = (STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, AUTHORITY)
 DEADLINE_REASON = "逾期未审核，默认同意"
+OUT_OF_TERM_FIELD = "out_of_term_reason"  # the `field` of the error asking for the out-of-term reason (T5)
 _OPEN_OUT = ("pending", "sent")  # outgoing messages still to be delivered
 
 
@@ -284,7 +285,8 @@ def file_transfer(db: Database, caller: Caller, roster: RosterPort, student: dic
             raise Invalid(f"转出学校 {peer_code} 不是可用的对端单位")
         if wf.out_of_term(wf.campus_day(now), wf.term_windows(_setting(s, "term_windows", []))) \
                 and not out_of_term_reason:
-            raise Invalid("当前不在学期初或学期末的转学时段，请填写非常规时段转学原因")
+            # The field named, so the form shows it without reading this message's wording.
+            raise Invalid("当前不在学期初或学期末的转学时段，请填写非常规时段转学原因", OUT_OF_TERM_FIELD)
         open_one = s.scalar(select(Transfer.id).where(
             Transfer.direction == wf.INFLOW, Transfer.national_student_id == fields["national_student_id"],
             Transfer.state.not_in(wf.ENDED)).limit(1))
@@ -672,6 +674,7 @@ def _view(s: Session, t: Transfer, today: date) -> dict[str, Any]:
                       "kind": m.kind, "kind_label": wf.MESSAGE_KIND_LABELS.get(m.kind or "", m.kind or ""),
                       "message_id": m.message_id, "state": m.state,
                       "state_label": wf.MESSAGE_STATE_LABELS.get(m.state, m.state), "error": m.error,
+                      "error_label": wf.MESSAGE_ERROR_LABELS.get(m.error or "", m.error or ""),
                       "detail": m.detail, "attempts": m.attempts, "at": _iso(m.created_at),
                       "acked_at": _iso(m.acked_at)} for m in messages],
         "evidence": json.loads(t.evidence or "[]"),

@@ -76,7 +76,7 @@ class QuotaRow(Base):
     academic_year: Mapped[str] = mapped_column(String(9))
     level: Mapped[str] = mapped_column(String(16))
     unit_code: Mapped[str] = mapped_column(String(16))
-    places: Mapped[int] = mapped_column(Integer)
+    places: Mapped[int | None] = mapped_column(Integer)  # None: funds only (migration 0003)
     funds: Mapped[int | None] = mapped_column(BigInteger)
     used_places: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     used_funds: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -103,6 +103,10 @@ class Application(Base):
     statement: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     quota_taken: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where the quota place was taken (migration 0003): a class move does not move it, so a later
+    # return gives it back to the class and college it came from.
+    quota_class_code: Mapped[str | None] = mapped_column(String(16))
+    quota_college_code: Mapped[str | None] = mapped_column(String(16))
     collected_by: Mapped[str] = mapped_column(String(64))
     collected_role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -165,3 +169,14 @@ class Submission(Base):
     rows: Mapped[str] = mapped_column(Text)  # JSON list of the exported rows
     submitted_by: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NumberAlias(Base):
+    """A student's former number (R3) and the current one, so roster's events still naming the former
+    number (another queue, overtaken by the rename) reach the renamed student; chains stored resolved."""
+
+    __tablename__ = "number_aliases"
+
+    old_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    new_number: Mapped[str] = mapped_column(String(20), index=True)
+    renamed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

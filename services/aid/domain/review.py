@@ -57,6 +57,14 @@ APPROVE = "approve"
 RETURN = "return"
 
 
+def follows_class_move(status: str) -> bool:
+    """调班 (R9): an application still in the review chain (or returned, to be amended and resubmitted)
+    belongs to the student's new class: its counselor and college review it from now on, and the old
+    ones no longer see it. A finished one (audited, submitted) keeps the class it was granted in, as
+    that year's reports and submissions do."""
+    return status in BY_STATUS or status == RETURNED
+
+
 def step_for(status: str) -> Step:
     step = BY_STATUS.get(status)
     if step is None:

@@ -37,7 +37,7 @@ def identify(db: Database, n: str, level: str = "困难", serial: int = 1, who: 
         "evidence": ["低保证.pdf"], "flags": [], "id_number": id_number(serial), "income_per_capita": 3200})
 
 
-def allocate(db: Database, programme: str, places: int, funds: int | None = None, klass: str = CLASS) -> None:
+def allocate(db: Database, programme: str, places: int | None, funds: int | None = None, klass: str = CLASS) -> None:
     college = klass[4:6]
     for level, extra in (("programme", {}), ("college", {"college_code": college}),
                          ("class", {"class_code": klass, "college_code": college})):

@@ -15,6 +15,7 @@ import pytest
 from services.common.authz_matrix import ALLOWED, DENIED, Matrix, rpc_outcome
 from services.common.caller import ROLES, SYSTEM, Caller, system_caller
 from services.common.db import Database
+from services.common.errors import Forbidden
 from services.housing import estate, handlers, reports, stays
 from services.housing.tests.factories import caller, registered, room_beds
 
@@ -110,3 +111,20 @@ def test_reads_of_a_students_housing_follow_the_scope(campus: Database, name: st
                                                       attempt: Callable[[Database, Caller, str], str]) -> None:
     matrix = Matrix(actors=ACTORS, targets=tuple(TARGETS), allowed=SCOPED_ALLOWED)
     matrix.check(lambda actor, target: attempt(campus, CALLERS[actor], TARGETS[target]), name)
+
+
+def test_a_student_reads_their_own_stays_with_the_reasons_labelled(campus: Database) -> None:
+    """The matrix's student row (scope `self`) as the 我的住宿 page uses it: the own bed and every
+    stay, each end reason labelled by housing; another student's or an unknown number refused alike."""
+    me = CALLERS["student"]
+    assert SCOPED_ALLOWED["student"] == {"in_scope"}
+    stays.move_bed(campus, CALLERS[SYSTEM], MAN, "1号楼-101-3")
+    assert handlers.occupancy(campus, me, MAN)["bed"]["label"] == "1号楼-101-3"
+    history = handlers.bed_history(campus, me, MAN)
+    assert [(h["bed_label"], h["end_reason"], h["end_reason_label"]) for h in history] == [
+        ("1号楼-101-1", "moved", "调整床位"), ("1号楼-101-3", None, "")]
+    for number in (OTHER, "202399010101"):
+        with pytest.raises(Forbidden):
+            handlers.bed_history(campus, me, number)
+        with pytest.raises(Forbidden):
+            handlers.occupancy(campus, me, number)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +25,7 @@ from services.common.models import OutboxMessage
 from services.common.testing import publish, wait_for
 from services.common.topology import bindings_of, declare
 from services.housing.adapters.orm import Occupancy
+from services.housing.handlers import SettingsError
 from services.housing.service import HousingService
 from services.housing.tests.factories import caller, registered, room_beds, status_changed
 
@@ -128,3 +133,35 @@ def test_rpc_errors_cross_the_broker_as_themselves(
     with ServiceRpcProxy("housing", rpc_config) as housing:
         with pytest.raises(Unauthenticated, match="请先登录"):
             housing.occupancy(NUMBER)
+
+
+# --- settings are read when the service starts (issue 6) ----------------------------------------
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_mistyped_setting_stops_the_container_at_start(amqp_uri: str, container_factory: Any,
+                                                         migrated_db: Callable[[str], Database],
+                                                         monkeypatch: pytest.MonkeyPatch, db_backend: str) -> None:
+    db = migrated_db("housing")
+    monkeypatch.setenv("HOUSING_SUSPENSION_RELEASES_BED", "ture")
+    with pytest.raises(SettingsError, match="HOUSING_SUSPENSION_RELEASES_BED must be true or false, not 'ture'"):
+        container_factory(HousingService, config(amqp_uri, db)).start()
+    # A readable value starts it, and the workers see what was read.
+    monkeypatch.setenv("HOUSING_SUSPENSION_RELEASES_BED", "yes")
+    container = container_factory(HousingService, config(amqp_uri, db))
+    container.start()
+    with entrypoint_hook(container, "health") as health:
+        assert health()["status"] == "ok"
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_nameko_run_exits_at_once_naming_the_mistyped_setting(amqp_uri: str, migrated_db: Callable[[str], Database],
+                                                              db_backend: str) -> None:
+    db = migrated_db("housing")
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, XUEJI_AMQP_URI=amqp_uri, HOUSING_DATABASE_URL=db.url, PYTHONPATH=str(root),
+               HOUSING_SUSPENSION_RELEASES_BED="ture")
+    done = subprocess.run([sys.executable, "-m", "nameko", "run", "--config", str(root / "deploy/nameko.yaml"),
+                           "services.housing.service:HousingService"], cwd=root, env=env, capture_output=True,
+                          timeout=60, check=False)
+    assert done.returncode != 0
+    output = done.stdout.decode() + done.stderr.decode()
+    assert "housing cannot start: HOUSING_SUSPENSION_RELEASES_BED must be true or false, not 'ture'" in output

@@ -12,7 +12,8 @@ from services.common.db import Database
 from services.common.envelope import Envelope, new_event
 from services.common.errors import InvalidEvent, NotFound, Unauthenticated
 from services.common.events import StudentMerged, StudentNumberChanged
-from services.common.testing import ROSTER
+from services.common.models import AuditEntry
+from services.common.testing import ROSTER, class_changed, status_changed
 from services.identity import admin, handlers, renames
 from services.identity.adapters.orm import Account, AccountRename, LoginSession, Student
 from services.identity.tests.factories import PASSWORD, SYSTEM, caller, registered, staff
@@ -99,3 +100,42 @@ def test_a_corrected_name_reaches_the_account(db: Database) -> None:
     with db.reading() as s:
         row = s.get(Account, OLD)
         assert row is not None and row.display_name == "李 娜" and row.password_hash is not None
+
+
+# --- events for the former number, overtaken by the rename (each type has its own queue) ---------
+
+def test_a_late_leaving_change_for_the_former_number_deactivates_the_renamed_account_once(db: Database) -> None:
+    renames.on_student_number_changed(db, number_changed())
+    late = status_changed(OLD, 7, "withdrawn")
+    handlers.on_student_status_changed(db, late)
+    handlers.on_student_status_changed(db, late)  # redelivered: nothing more happens
+    with pytest.raises(Unauthenticated, match="账号已停用"):
+        handlers.login(db, NEW, PASSWORD)
+    with db.reading() as s:
+        account = s.get(Account, NEW)
+        assert account is not None and not account.active and account.deactivated_by_event == 7
+        assert s.get(Student, NEW).last_change_id == 7 and s.get(Account, OLD) is None
+        assert s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action == "account.deactivate", AuditEntry.target == NEW)) == 1
+    # an older change for the former number, later still, does not undo it
+    handlers.on_student_status_changed(db, status_changed(OLD, 6, "enrolled", left=False))
+    with db.reading() as s:
+        assert not s.get(Account, NEW).active
+
+
+def test_a_late_registration_for_the_former_number_makes_no_second_account(db: Database) -> None:
+    renames.on_student_number_changed(db, number_changed())
+    handlers.on_student_registered(db, registered(OLD, name="李 娜"))
+    handlers.on_student_class_changed(db, class_changed(OLD, 3, "2023010102", old_class="2023010101"))
+    with db.reading() as s:
+        assert s.get(Account, OLD) is None and s.get(Student, OLD) is None
+        assert s.get(Account, NEW).display_name == "李 娜" and s.get(Account, NEW).password_hash is not None
+        assert s.get(Student, NEW).class_code == "2023010102"
+
+
+def test_a_late_merge_naming_the_former_number_retires_the_renamed_account(db: Database) -> None:
+    handlers.on_student_registered(db, registered("202301010177", name="李娜"))
+    renames.on_student_number_changed(db, number_changed())
+    renames.on_student_merged(db, merged(OLD, "202301010177"))
+    with db.reading() as s:
+        assert not s.get(Account, NEW).active and s.get(Account, OLD) is None

@@ -310,3 +310,35 @@ class TransferAdmission(Base):
     student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"), unique=True)
     admitted_by: Mapped[str] = mapped_column(String(64))
     admitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NumberChange(Base):
+    """R3: every change of a student's number — old, new, who, when, why (the mapping batch)."""
+
+    __tablename__ = "number_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    old_number: Mapped[str] = mapped_column(String(20), index=True)
+    new_number: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # mapping (考生号 → 学号)
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StudentPhoto(Base):
+    """R15: the student's current photo (one per student; a new upload replaces it, audited)."""
+
+    __tablename__ = "student_photos"
+
+    student_number: Mapped[str] = mapped_column(ForeignKey("students.student_number"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(200))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

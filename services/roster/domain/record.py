@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from services.roster.domain.codes import DIVISIONS, CodeBook
-from services.roster.domain.students import RecordError, check_national_id, check_student_number
+from services.roster.domain.students import RecordError, check_national_id, check_student_number, is_provisional
 
 RESIDENT_ID = "1"  # 居民身份证
 RESIDENCE_PERMIT = "7"  # 港澳台居民居住证: ID-shaped numbers starting 810000/820000/830000
@@ -214,14 +214,16 @@ def _has_error(result: RecordCheck, key: str) -> bool:
 
 def _check_numbers(values: dict[str, object], result: RecordCheck) -> None:
     number, klass = values.get("student_number"), values.get("class_code")
-    if isinstance(number, str) and isinstance(klass, str):
+    exam = values.get("exam_number")
+    provisional = isinstance(number, str) and is_provisional(number, exam if isinstance(exam, str) else None)
+    if isinstance(number, str) and isinstance(klass, str) and not provisional:
         try:
             check_student_number(number, number[4:6], klass)
         except RecordError as exc:
             result.errors.append(exc)
     if isinstance(number, str):
-        values["college_code"] = number[4:6]
-    exam = values.get("exam_number")
+        # A provisional number (the 考生号, R3) says nothing of the college: the class code does (R6).
+        values["college_code"] = klass[4:6] if provisional and isinstance(klass, str) else number[4:6]
     if isinstance(exam, str) and not _EXAM_NUMBER.match(exam):
         result.error("exam_number", "考生号应为8到20位数字")
 

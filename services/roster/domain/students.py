@@ -11,6 +11,13 @@ from stdnum import exceptions as stdnum_exceptions
 from stdnum.cn import ric
 
 STUDENT_NUMBER = re.compile(r"^\d{4}\d{2}\d{2}\d{2}\d{2}$")
+EXAM_NUMBER = re.compile(r"^\d{8,20}$")
+
+
+def is_provisional(student_number: str, exam_number: str | None) -> bool:
+    """R3: until numbers are issued the gaokao registration number (考生号) stands in for the student
+    number; such a record's number equals its exam number, and the R6 shape is not asked of it."""
+    return bool(exam_number) and student_number == exam_number and bool(EXAM_NUMBER.match(student_number))
 
 
 class RecordError(ValueError):
@@ -31,6 +38,7 @@ class NewStudent:
     birth_date: date | None
     college_code: str
     class_code: str
+    exam_number: str | None = None  # 考生号; equal to student_number while the number is provisional (R3)
 
 
 def check_student_number(number: str, college_code: str, class_code: str) -> None:
@@ -108,8 +116,14 @@ def parse_new_student(data: dict[str, object]) -> NewStudent:
     except ValueError:
         raise RecordError("birth_date", "出生日期格式应为 yyyy-MM-dd") from None
     national_id = text("national_id", "身份证件号", required=False).upper() or None
-    check_student_number(number, college, klass)
+    exam = text("exam_number", "考生号", required=False) or None
+    if exam and not EXAM_NUMBER.match(exam):
+        raise RecordError("exam_number", "考生号应为8到20位数字")
+    if not is_provisional(number, exam):
+        check_student_number(number, college, klass)
+    elif klass[4:6] != college:  # a provisional number says nothing of the college: the class does (R6)
+        raise RecordError("class_code", f"班级 {klass} 不属于学院 {college}")
     if national_id:
         check_national_id(national_id, gender, birth)
         birth = birth or ric.get_birth_date(national_id)
-    return NewStudent(number, name, gender, national_id, birth, college, klass)
+    return NewStudent(number, name, gender, national_id, birth, college, klass, exam)

@@ -89,6 +89,32 @@ def test_search_is_limited_to_the_callers_scope(db: Database) -> None:
         handlers.search_students(db, REGISTRAR, "", 0, 20)
 
 
+def test_search_pages_each_kind_of_query_as_one_ordered_list(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page comes from each branch's first rows (number prefix, name part, ID number): it must be
+    the same list, in number order, as one filter over everything would give."""
+    def numbers(q: str, page: int = 1, per_page: int = 20, caller: Caller = REGISTRAR) -> list[str]:
+        return [i["student_number"] for i in handlers.search_students(db, caller, q, page, per_page)["items"]]
+
+    everyone = ["202301010101", "202301010102", "202301010103", "202301010104", "202301010105", "202301010201"]
+    assert numbers("学生0", 1, 4) + numbers("学生0", 2, 4) == everyone
+    assert numbers("学生0", 3, 2) == everyone[4:] and numbers("学生0", 4, 2) == []
+    assert numbers("学生01") == ["202301010101", "202301010201"]
+    assert numbers("学生_1") == ["202301010101", "202301010201"]  # LIKE wildcards keep their meaning
+    assert numbers("2023010") == everyone and numbers("2023010102") == ["202301010201"]
+    assert numbers("20230101019") == [] and numbers("9") == [] and numbers("202301010105") == ["202301010105"]
+    with db.reading() as s:
+        national_id = s.get(Student, "202301010103").national_id  # type: ignore[union-attr]
+    assert numbers(national_id) == ["202301010103"]
+    assert numbers("学生0", 1, 20, COUNSELOR) == everyone[:5]
+    # a huge result is counted up to the cap and says so; its pages are still all there
+    monkeypatch.setattr(handlers, "SEARCH_COUNT_CAP", 3)
+    capped = handlers.search_students(db, REGISTRAR, "学生", 1, 4)
+    assert (capped["total"], capped["total_capped"], len(capped["items"])) == (3, True, 4)
+    assert numbers("学生", 2, 4) == everyone[4:]
+    exact = handlers.search_students(db, REGISTRAR, "学生05", 1, 4)
+    assert (exact["total"], exact["total_capped"]) == (1, False)
+
+
 def test_scope_and_id_masking_on_a_single_record(db: Database) -> None:
     full = handlers.get_student(db, REGISTRAR, "202301010101")
     masked = handlers.get_student(db, COUNSELOR, "202301010101")
@@ -252,3 +278,68 @@ def test_a_failing_batch_leaves_nothing_behind(db: Database, monkeypatch: pytest
     assert problem_states(db) == {}
     assert status_of(db, "202301010101") == status_of(db, "202301010102") == "enrolled"
     assert events(db, "student.status_changed") == []
+
+
+def test_clearance_status_changes_are_in_the_audit_chain(db: Database) -> None:
+    """Every clearance-driven change (batch, single, revocation) is a chained audit entry; a batch
+    appends to the chain once, and the CLI verifies the chain afterwards."""
+    from sqlalchemy import event
+
+    from services.common.audit import verify_chain
+    from services.common.models import AuditChainLink
+
+    head_locks: list[str] = []
+
+    def count_head_locks(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "audit_chain_head" in statement and statement.lstrip().upper().startswith("SELECT"):
+            head_locks.append(statement)
+
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    event.listen(db.engine, "before_cursor_execute", count_head_locks)
+    try:
+        states = clearance.receive_many(db, "clearance.completed", [
+            clearance_completed(f"20230101010{i}", ids[i - 1]) for i in range(1, 4)])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count_head_locks)
+    assert states == ["applied"] * 3
+    assert len(head_locks) == 1  # one chain append for the batch, not one per event
+    clearance.receive(db, "clearance.completed", clearance_completed("202301010104", ids[3], outcome="completed"))
+    undo = str(uuid.uuid4())
+    assert clearance.receive(db, "clearance.revoked", clearance_revoked("202301010101", undo, ids[0])) == "applied"
+    with db.reading() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.actor == "clearance").order_by(AuditEntry.id)).all()
+        chained = set(s.scalars(select(AuditChainLink.audit_id)))
+        report = verify_chain(s)
+    assert [(e.action, e.target, e.role) for e in entries] == [
+        ("status.graduate", "202301010101", "system"), ("status.graduate", "202301010102", "system"),
+        ("status.graduate", "202301010103", "system"), ("status.complete", "202301010104", "system"),
+        ("status.revoke", "202301010101", "system")]
+    assert [json.loads(e.after)["clearance_event"] for e in entries] == [*ids, undo]
+    assert json.loads(entries[0].before) == {"status": "enrolled"}
+    assert json.loads(entries[-1].after)["status"] == "enrolled"
+    assert {e.id for e in entries} <= chained
+    assert report.ok, report
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ROSTER_DATABASE_URL": db.engine.url.render_as_string(hide_password=False)}
+    verified = subprocess.run([sys.executable, "-m", "services.common.audit", "verify", "roster"],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout.strip().splitlines()[-1])["ok"] is True
+
+
+def test_clearance_problem_decisions_are_chained(db: Database) -> None:
+    from services.common.models import AuditChainLink
+
+    clearance.receive(db, "clearance.completed", clearance_completed("202301010199", str(uuid.uuid4())))
+    clearance.receive(db, "clearance.completed", {"garbage": True})
+    unmatched, invalid = clearance.list_problems(db, REGISTRAR)
+    clearance.reprocess(db, REGISTRAR, unmatched["id"])
+    clearance.dismiss(db, REGISTRAR, invalid["id"], "离校系统已重发正确事件")
+    with db.reading() as s:
+        decided = s.scalars(select(AuditEntry.id).where(
+            AuditEntry.action.in_(["clearance.reprocess", "clearance.dismiss"]))).all()
+        chained = set(s.scalars(select(AuditChainLink.audit_id)))
+    assert len(decided) == 2 and set(decided) <= chained

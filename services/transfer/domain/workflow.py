@@ -87,6 +87,14 @@ MESSAGE_STATE_LABELS = {
     "duplicate": "重复消息",
     "ignored": "已忽略",
 }
+# Why a message was refused (the contract's ack errors, protocol.ERRORS): the one copy of these labels.
+MESSAGE_ERROR_LABELS = {
+    "bad_signature": "签名无效或密钥未知",
+    "wrong_recipient": "收件单位不是本单位",
+    "bad_schema": "消息格式不符合协议",
+    "unknown_transfer": "没有这条转学记录",
+    "invalid_state": "转学当前状态不允许该操作",
+}
 
 # Whose decision each stage is, on the side that decides it. The inflow school's part is the filing.
 STAGE_ROLES: dict[str, tuple[str, ...]] = {

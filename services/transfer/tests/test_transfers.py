@@ -298,8 +298,9 @@ def test_out_of_term_filing_needs_a_reason(db: Database, roster: LocalRoster) ->
                                      {"start": "2027-01-01", "end": "2027-01-31"}])
     assert file(db, roster)["out_of_term_reason"] is None  # 7 September: the first month of the term
     october = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
-    with pytest.raises(Invalid, match="非常规时段转学原因"):
+    with pytest.raises(Invalid, match="非常规时段转学原因") as refused:
         file(db, roster, now=october)
+    assert refused.value.field == "out_of_term_reason"  # what the form keys on, not the wording
     view = file(db, roster, now=october, out_of_term_reason="家庭突发变故", student=newcomer(national_student_id="G2"))
     assert view["out_of_term_reason"] == "家庭突发变故"
 

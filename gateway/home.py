@@ -54,7 +54,7 @@ ITEMS: tuple[Item, ...] = (
          hint="连续缺勤且联系不上，请尽快核实"),
     Item("problem_records", "roster", "待处理的问题学籍", OFFICES, "roster_problems", URGENT,
          hint="疑似重复的学籍，核实后合并或忽略"),
-    Item("clearance_problems", "roster", "离校事件处理问题", OFFICES, None, URGENT,
+    Item("clearance_problems", "roster", "离校事件处理问题", OFFICES, "roster_problems", URGENT,
          hint="未匹配、无效或冲突的离校系统事件"),
     Item("status_applications", "roster", "待主管部门审批的学籍异动",
          frozenset({roles.AUTHORITY, *OFFICES}), "status_approvals"),
@@ -65,7 +65,7 @@ ITEMS: tuple[Item, ...] = (
     Item("holders_who_left", "housing", "离校未退宿学生",
          frozenset({roles.HOUSING_CENTRE}), "housing_checkout", URGENT, hint="已离校但仍占用床位"),
     Item("restore_problems", "housing", "撤销异动后未能恢复床位的学生",
-         frozenset({roles.HOUSING_CENTRE}), None, URGENT, hint="原床位已被占用，请另行安排"),
+         frozenset({roles.HOUSING_CENTRE}), "housing_checkout", URGENT, hint="原床位已被占用，请另行安排"),
     Item("own_change_requests", "roster", "审核中的信息变更申请", frozenset({roles.STUDENT}), "roster_my_record"),
     Item("own_applications", "aid", "审核中的资助申请", frozenset({roles.STUDENT}), "aid_apply"),
 )

@@ -325,8 +325,10 @@ def checkout() -> str:
         except (Invalid, Conflict, NotFound) as exc:
             error = str(exc.args[0]) if exc.args else "退宿失败"
     holders = auth.call("housing", "holders_who_left")
+    # A revoked leaving whose bed someone else took meanwhile: the student waits for a new bed.
+    restore = auth.call("housing", "restore_problems")
     return _render("housing_checkout.html", caller, [GROUP, ("退宿管理", None)], result=result, error=error,
-                   holders=holders)
+                   holders=holders, restore=restore)
 
 
 @bp.get("/checkout/holders.xlsx")

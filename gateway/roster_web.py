@@ -96,14 +96,24 @@ def problems() -> str | Response:
                 auth.call("roster", "dismiss_problem_record", int(request.form["problem_id"]),
                           request.form.get("note", ""))
                 message = "已排除"
+            elif action == "clearance_reprocess":
+                done = auth.call("roster", "reprocess_clearance_problem", int(request.form["event_row"]))
+                why = f"（{done['problem']}）" if done["problem"] else ""
+                message = f"离校事件已重新处理：{done['state_label']}{why}"
+            elif action == "clearance_dismiss":
+                auth.call("roster", "dismiss_clearance_problem", int(request.form["event_row"]),
+                          request.form.get("note", ""))
+                message = "离校事件已人工关闭"
             else:
                 raise Invalid("未知操作")
         except (Invalid, Conflict, NotFound, Forbidden, KeyError, ValueError) as exc:
             error = str(exc.args[0]) if isinstance(exc, Invalid | Conflict | NotFound | Forbidden) else "参数无效"
     state = request.args.get("state", "open")
     items = auth.call("roster", "list_problem_records", state)
+    # The clearance system's events roster could not apply (unknown student, invalid, conflicting).
+    clearance = auth.call("roster", "list_clearance_problems")
     return _render("roster_problems.html", caller, [GROUP, ("问题学籍", None)], items=items, state=state,
-                   message=message, error=error)
+                   clearance=clearance, message=message, error=error)
 
 
 @bp.route("/codes", methods=["GET", "POST"])

@@ -49,13 +49,10 @@ def test_each_role_gets_its_action_items() -> None:
 def test_items_lead_only_to_pages_of_the_role_menu() -> None:
     linked = {(role, item.key) for item in home.ITEMS for role in item.roles
               if item.menu_key is not None and menu.allowed(role, item.menu_key)}
-    # No page of its own yet for clearance or restore problems; status applications are decided by the
-    # authority: the offices see these counts without a link.
+    # Status applications are decided by the authority: the offices see that count without a link.
     unlinked = {(role, item.key) for item in home.ITEMS for role in item.roles} - linked
-    assert unlinked == {(roles.STUDENT_AFFAIRS, "clearance_problems"), (roles.ACADEMIC_AFFAIRS, "clearance_problems"),
-                        (roles.STUDENT_AFFAIRS, "status_applications"),
-                        (roles.ACADEMIC_AFFAIRS, "status_applications"),
-                        (roles.HOUSING_CENTRE, "restore_problems")}
+    assert unlinked == {(roles.STUDENT_AFFAIRS, "status_applications"),
+                        (roles.ACADEMIC_AFFAIRS, "status_applications")}
     assert {item.service for item in home.ITEMS} == {"roster", "aid", "transfer", "housing"}
 
 

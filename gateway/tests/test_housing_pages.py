@@ -145,6 +145,10 @@ def test_the_history_shows_both_stays_after_a_move_with_the_reason(env: dict[str
     [graduated] = stay_rows(page)
     assert graduated[6] == "毕业" and "未分配床位" in page
 
+    # 退宿管理 lists who left but holds a bed and whose revoked leaving found the bed taken.
+    checkout = text_of(client.get("/housing/checkout"))
+    assert "离校未退宿名单" in checkout and "撤销异动后未能恢复床位（0 人）" in checkout
+
     # Linked from the residents list and from the student's page.
     assert f'href="/housing/students/{MOVER}"' in text_of(client.get(f"/housing/residents?q={MOVER}"))
     assert f'href="/housing/students/{MOVER}"' in text_of(client.get(f"/students/{MOVER}"))

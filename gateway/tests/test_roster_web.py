@@ -154,3 +154,28 @@ def test_student_requests_a_change_of_their_own_record(client: FlaskClient) -> N
     assert "变更申请已提交" in page and "待辅导员审核" in page
     assert client.get("/roster/students/202301010101").status_code == 403
     assert client.get("/roster/import").status_code == 403
+
+
+def test_clearance_problems_are_listed_reprocessed_and_closed_on_the_problems_page(client: FlaskClient,
+                                                                                   tmp_path: Any) -> None:
+    from services.common.db import Database
+    from services.roster import clearance
+    from tests.harness import clearance_body
+
+    roster_db = Database(f"sqlite:///{tmp_path}/roster.sqlite3")
+    for number in ("209999990001", "209999990002"):  # nobody in the register has these numbers
+        clearance.receive(roster_db, "clearance.completed", clearance_body(number))
+    web_login(client, "2001002")  # student affairs
+    page = client.get("/roster/problems").get_data(as_text=True)
+    assert "离校事件问题（2 条）" in page and "209999990001" in page and "209999990002" in page
+    [first, second] = [int(n) for n in re.findall(r'name="event_row" value="(\d+)"', page)[::2]]
+    again = client.post("/roster/problems", data={"csrf_token": csrf(client), "action": "clearance_reprocess",
+                                                  "event_row": str(first)}).get_data(as_text=True)
+    assert "离校事件已重新处理" in again and "离校事件问题（2 条）" in again  # still unknown: still listed
+    refused = client.post("/roster/problems", data={"csrf_token": csrf(client), "action": "clearance_dismiss",
+                                                    "event_row": str(second), "note": " "}).get_data(as_text=True)
+    assert "请填写关闭原因" in refused and "离校事件问题（2 条）" in refused
+    closed = client.post("/roster/problems", data={"csrf_token": csrf(client), "action": "clearance_dismiss",
+                                                   "event_row": str(second), "note": "已在离校系统核实为测试数据"})
+    page = closed.get_data(as_text=True)
+    assert "离校事件已人工关闭" in page and "离校事件问题（1 条）" in page and "209999990002" not in page

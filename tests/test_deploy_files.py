@@ -144,10 +144,27 @@ def test_procfile_lists_every_service_and_the_gateway() -> None:
 
 def test_dockerfile_builds_the_app_image_from_requirements() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
-    assert [line for line in text.splitlines() if line.startswith("FROM ")] == ["FROM python:3.11-slim"]
+    assert [line for line in text.splitlines() if line.startswith("FROM ")] == [
+        "FROM node:20-slim AS assets", "FROM python:3.11-slim"]
     assert "RUN pip install -r requirements.txt" in text
     for folder in ("services", "gateway", "deploy"):
         assert f"COPY {folder} {folder}" in text
+
+
+def test_dockerfile_puts_every_browser_library_the_pages_load_into_the_image() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert "COPY --from=assets /build/vendor gateway/static/vendor" in text
+    assert "npm ci" in text and "COPY gateway/package.json gateway/package-lock.json" in text
+    gateway = ROOT / "gateway"
+    loaded = {m for f in [*gateway.glob("templates/*.html"), *gateway.glob("static/*.js")]
+              for m in re.findall(r"vendor/([A-Za-z0-9_./-]+)", f.read_text())}
+    assert loaded >= {"echarts.min.js", "swagger-ui/swagger-ui-bundle.js"}
+    copied = re.search(r"FROM node:20-slim AS assets(.*?)\nFROM ", text, re.S)
+    assert copied is not None
+    for path in loaded:  # the stage copies each file into vendor/<its folder>
+        folder, _, name = path.rpartition("/")
+        into = re.escape(f"{folder}/" if folder else "")
+        assert re.search(rf"{re.escape(name)}.*vendor/{into}", copied.group(1)), path
 
 
 # --- the set-up scripts (already-running path, for real) ---------------------------------

@@ -67,6 +67,7 @@ class Failure:
     code: str
     message: str
     service: str | None = None
+    field: str | None = None  # the input the service's error names (`Invalid(message, "field")`)
 
 
 def describe(exc: BaseException) -> Failure:
@@ -76,7 +77,7 @@ def describe(exc: BaseException) -> Failure:
     if isinstance(exc, XuejiError):
         status = next((s for t, s in STATUS_OF.items() if isinstance(exc, t)), 500)
         text = str(exc.args[0]) if exc.args and exc.args[0] else MESSAGES[status]
-        return Failure(status, exc.code, text)
+        return Failure(status, exc.code, text, field=exc.field)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         return Failure(status, CODES.get(status, "error"), MESSAGES.get(status, MESSAGES[500]))
@@ -86,4 +87,7 @@ def describe(exc: BaseException) -> Failure:
 
 
 def error_body(failure: Failure) -> dict[str, dict[str, str]]:
-    return {"error": {"code": failure.code, "message": failure.message}}
+    error = {"code": failure.code, "message": failure.message}
+    if failure.field:  # lets an API client put the message beside the right input
+        error["field"] = failure.field
+    return {"error": error}

@@ -102,3 +102,9 @@ def test_times_are_shown_in_beijing_time_as_users_expect() -> None:
     assert local_time("2027-06-28T10:15:00+08:00") == "2027-06-28 10:15:00"
     assert local_time("2026-12-31T16:00:00") == "2027-01-01 00:00:00"  # naive = UTC
     assert local_time(None) == "" and local_time("not a time") == "not a time"
+
+
+def test_error_body_names_the_input_the_service_named() -> None:
+    named = error_body(describe(Invalid("非常规时段转学须填写原因", "out_of_term_reason")))
+    assert named == {"error": {"code": "invalid", "message": "非常规时段转学须填写原因", "field": "out_of_term_reason"}}
+    assert "field" not in error_body(describe(Invalid("学号格式不正确")))["error"]

@@ -89,24 +89,15 @@ def read_sheet(data: bytes, levels: needy.Levels) -> Checked:
         for key in ("student_number", "name", "academic_year", "level", "reasons"):
             if not raw[key]:
                 checked.flag(excel_row, key, "", f"{HEADERS[key]}不能为空")
-        number = raw["student_number"]
-        if number:
-            try:
-                access.check_number(number)
-            except Invalid as exc:
-                checked.flag(excel_row, "student_number", number, str(exc.args[0]))
-        year = raw["academic_year"]
-        if year:
-            try:
-                needy.parse_academic_year(year)
-            except Invalid as exc:
-                checked.flag(excel_row, "academic_year", year, str(exc.args[0]))
-        level = raw["level"]
-        if level:
-            try:
-                levels.rank(level)
-            except Invalid as exc:
-                checked.flag(excel_row, "level", level, str(exc.args[0]))
+        # Each cell by the rule the register applies to it; its message goes on the cell.
+        for key, rule in (("student_number", access.check_number), ("academic_year", needy.parse_academic_year),
+                          ("level", levels.rank)):
+            if raw[key]:
+                try:
+                    rule(raw[key])
+                except Invalid as exc:
+                    checked.flag(excel_row, key, raw[key], str(exc.args[0]))
+        number, year, level = raw["student_number"], raw["academic_year"], raw["level"]
         flags = []
         for flag, key in FLAG_KEYS.items():
             value = raw[key]

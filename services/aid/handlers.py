@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.aid.adapters.orm import Application, NumberAlias, Student
+from services.aid.adapters.orm import Application, Student
 from services.aid.domain import registers, review
 from services.common.audit import audit
 from services.common.caller import (
@@ -28,14 +28,8 @@ from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import STUDENT_NUMBER, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import (
-    copy_class_change,
-    copy_registration,
-    current_number,
-    read_copies,
-    with_current_number,
-    with_current_numbers,
-)
+from services.common.number_aliases import current_number, with_current_number, with_current_numbers
+from services.common.student_copy import copy_class_change, copy_registration, read_copies
 
 SERVICE = "aid"
 # Aid data is sensitive (A5): the aid centre and student affairs see every student;
@@ -88,7 +82,7 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if not first_delivery(s, envelope, "aid.on_student_registered"):
             return
         # A former number (R3, the rename overtook this event): the renamed student's copy, not a second one.
-        number = current_number(s, NumberAlias, payload.student_number)
+        number = current_number(s, payload.student_number)
         row = s.get(Student, number)
         if row is None:
             row = Student(student_number=number, last_change_id=None,
@@ -107,8 +101,8 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "aid.on_student_status_changed")
         # a former number's change (R3, the rename overtook it) goes to the renamed student
-        payloads = with_current_numbers(s, NumberAlias, [StudentStatusChanged.model_validate(e.payload)
-                                                         for e in fresh])
+        payloads = with_current_numbers(s, [StudentStatusChanged.model_validate(e.payload)
+                                            for e in fresh])
         rows = read_copies(s, Student, {p.student_number for p in payloads})
         for envelope, payload in zip(fresh, payloads, strict=True):
             _apply_status_change(s, envelope, payload, rows.get(payload.student_number))
@@ -150,7 +144,7 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "aid.on_student_class_changed"):
             return
-        payload = with_current_number(s, NumberAlias, payload)  # a former number: the renamed student
+        payload = with_current_number(s, payload)  # a former number: the renamed student
         row = copy_class_change(s, Student, payload)
         who = system_caller(SERVICE, envelope.correlation_id)
         now = datetime.now(UTC)

@@ -1,60 +1,24 @@
 """A student's number replaced (roster's `student.number_changed`, R3): aid's records follow.
 
 The 在校生库 copy, the 困难学生库 (needy records), applications, the 受助学生库 (awards) and
-instalments move to the new number in one transaction; audited, idempotent by the inbox.
-
-Order: the event travels on its own queue. Arriving before the student's `student.registered`
-(no copy under either number) it raises `NotFound`, so the handler's retries (then the dead-letter
-replay) apply it once the registration is in. A copy already under the new number (a registration
-roster sent after the rename overtook this event) is the newer one: the old copy is dropped and
-the records still move.
-
-The old number is kept as an alias of the new one (`number_aliases`): roster's events still naming it
-(on other queues, overtaken by this one) are resolved to the renamed student by the handlers.
+instalments move to the new number in one transaction (`services.common.renames`: inbox, order with
+the registration, alias of the old number, audit).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from sqlalchemy import delete, update
-
-from services.aid.adapters.orm import Application, Award, Instalment, NeedyRecord, NumberAlias, Student
-from services.common.audit import audit
-from services.common.caller import system_caller
+from services.aid.adapters.orm import Application, Award, Instalment, NeedyRecord, Student
 from services.common.db import Database
 from services.common.envelope import Envelope
-from services.common.errors import NotFound
-from services.common.events import StudentNumberChanged
-from services.common.inbox import first_delivery
-from services.common.student_copy import record_alias
+from services.common.renames import Renumbering, rename_student
 
-SERVICE = "aid"
-CONSUMER = "aid.on_student_number_changed"
-# Every aid table keyed by student number (besides the copy itself).
-RENAMED = tuple(model.__table__ for model in (NeedyRecord, Application, Award, Instalment))
+RENUMBERING = Renumbering(
+    service="aid", consumer="aid.on_student_number_changed", copy=Student,
+    # Every aid table keyed by student number (besides the copy itself).
+    columns=tuple((model.__table__, "student_number") for model in (NeedyRecord, Application, Award, Instalment)),
+)
 
 
 def on_student_number_changed(db: Database, envelope: Envelope) -> None:
-    payload = StudentNumberChanged.model_validate(envelope.payload)
-    old, new = payload.old_number, payload.new_number
-    now = datetime.now(UTC)
-    students = Student.__table__
     with db.transaction() as s:
-        if not first_delivery(s, envelope, CONSUMER):
-            return
-        copy, newer = s.get(Student, old), s.get(Student, new)
-        if copy is None and newer is None:
-            raise NotFound(f"还没有学号 {old} 的学生信息，稍后重试")
-        moved = {table.name: s.execute(update(table).where(table.c.student_number == old)
-                                       .values(student_number=new)).rowcount for table in RENAMED}
-        if copy is not None:
-            s.expunge(copy)
-            if newer is None:
-                s.execute(update(students).where(students.c.student_number == old)
-                          .values(student_number=new, updated_at=now))
-            else:
-                s.execute(delete(students).where(students.c.student_number == old))
-        record_alias(s, NumberAlias, old, new, now)  # roster events for `old` still on their way find `new`
-        audit(s, system_caller(SERVICE, envelope.correlation_id), "student.renumber", new,
-              {"student_number": old}, {"student_number": new, "moved": moved, "event_id": str(envelope.event_id)})
+        rename_student(s, envelope, RENUMBERING)

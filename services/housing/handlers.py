@@ -39,16 +39,11 @@ from services.common.events import (
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
 from services.common.models import AuditEntry
+from services.common.number_aliases import current_numbers, renumbered
 from services.common.outbox import record_event
-from services.common.student_copy import (
-    copy_class_change,
-    copy_registration,
-    current_numbers,
-    read_copies,
-    renumbered,
-)
+from services.common.student_copy import copy_class_change, copy_registration, read_copies
 from services.housing.adapters.locks import lock_student, lock_students
-from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, NumberAlias, Occupancy, Room, Student
+from services.housing.adapters.orm import Bed, Building, EarlyStatusChange, Occupancy, Room, Student
 from services.housing.domain.assignment import BedState, Resident, check_assignment, clean_reason
 from services.housing.domain.end_reasons import end_reason_label
 from services.housing.domain.inventory import (
@@ -299,11 +294,11 @@ def _lock_current(s: Session, numbers: Iterable[str]) -> dict[str, str]:
     students locked. A rename holds both numbers' locks, so numbers resolved again once the locks
     are held see a rename that committed while we waited; resolving stops when nothing new is found."""
     locked: set[str] = set()
-    current = current_numbers(s, NumberAlias, numbers)
+    current = current_numbers(s, numbers)
     while missing := (set(current) | set(current.values())) - locked:
         lock_students(s, missing)
         locked |= missing
-        current = current_numbers(s, NumberAlias, current)
+        current = current_numbers(s, current)
     return current
 
 

@@ -2,66 +2,39 @@
 
 The read copy, internal changes (T7) and our side's number on transfers (outflow: the student
 leaving us; inflow: the number we issued) move to the new number; the peer's numbers stay as they
-are. One transaction; audited, idempotent by the inbox.
-
-Order: the event travels on its own queue. Arriving before the student's `student.registered`
-(no copy under either number) it raises `NotFound`, so the handler's retries (then the dead-letter
-replay) apply it once the registration is in. A copy already under the new number (a registration
-roster sent after the rename overtook this event) is the newer one: the old copy is dropped and
-the rest still moves.
-
-The old number is kept as an alias of the new one (`number_aliases`): roster's events still naming it
-(on other queues, overtaken by this one) are resolved to the renamed student by the handlers.
+are. One transaction (`services.common.renames`: inbox, order with the registration, alias of the
+old number, audit).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from sqlalchemy import delete, update
-
-from services.common.audit import audit
-from services.common.caller import system_caller
 from services.common.db import Database
 from services.common.envelope import Envelope
-from services.common.errors import NotFound
-from services.common.events import StudentNumberChanged
-from services.common.inbox import first_delivery
-from services.common.student_copy import record_alias
-from services.transfer.adapters.orm import InternalChange, NumberAlias, Student, Transfer
+from services.common.renames import Moved, NumberChange, Renumbering, rename_student
+from services.transfer.adapters.orm import InternalChange, Student, Transfer
 
-SERVICE = "transfer"
-CONSUMER = "transfer.on_student_number_changed"
+
+def _our_side_of_transfers(s: Session, change: NumberChange) -> Moved:
+    """Only the column of the direction in which the number is ours."""
+    transfers = Transfer.__table__
+    moved = {}
+    for key, direction, column in (("transfers_out", "outflow", "outflow_student_number"),
+                                   ("transfers_in", "inflow", "inflow_student_number")):
+        moved[key] = s.execute(update(transfers).where(transfers.c.direction == direction,
+                                                       transfers.c[column] == change.old)
+                               .values({column: change.new})).rowcount
+    return Moved(rows=moved)
+
+
+RENUMBERING = Renumbering(
+    service="transfer", consumer="transfer.on_student_number_changed", copy=Student,
+    columns=((InternalChange.__table__, "student_number"),), own=_our_side_of_transfers,
+)
 
 
 def on_student_number_changed(db: Database, envelope: Envelope) -> None:
-    payload = StudentNumberChanged.model_validate(envelope.payload)
-    old, new = payload.old_number, payload.new_number
-    now = datetime.now(UTC)
-    students, transfers, internal = Student.__table__, Transfer.__table__, InternalChange.__table__
     with db.transaction() as s:
-        if not first_delivery(s, envelope, CONSUMER):
-            return
-        copy, newer = s.get(Student, old), s.get(Student, new)
-        if copy is None and newer is None:
-            raise NotFound(f"还没有学号 {old} 的学生信息，稍后重试")
-        moved = {
-            "internal_changes": s.execute(update(internal).where(internal.c.student_number == old)
-                                          .values(student_number=new)).rowcount,
-            "transfers_out": s.execute(update(transfers).where(transfers.c.direction == "outflow",
-                                                               transfers.c.outflow_student_number == old)
-                                       .values(outflow_student_number=new)).rowcount,
-            "transfers_in": s.execute(update(transfers).where(transfers.c.direction == "inflow",
-                                                              transfers.c.inflow_student_number == old)
-                                      .values(inflow_student_number=new)).rowcount,
-        }
-        if copy is not None:
-            s.expunge(copy)
-            if newer is None:
-                s.execute(update(students).where(students.c.student_number == old)
-                          .values(student_number=new, updated_at=now))
-            else:
-                s.execute(delete(students).where(students.c.student_number == old))
-        record_alias(s, NumberAlias, old, new, now)  # roster events for `old` still on their way find `new`
-        audit(s, system_caller(SERVICE, envelope.correlation_id), "student.renumber", new,
-              {"student_number": old}, {"student_number": new, "moved": moved, "event_id": str(envelope.event_id)})
+        rename_student(s, envelope, RENUMBERING)

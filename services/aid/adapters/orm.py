@@ -8,6 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.common.number_aliases import NumberAlias as NumberAlias  # shared by every consumer (R3)
+
 
 class Base(DeclarativeBase):
     pass
@@ -169,14 +171,3 @@ class Submission(Base):
     rows: Mapped[str] = mapped_column(Text)  # JSON list of the exported rows
     submitted_by: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class NumberAlias(Base):
-    """A student's former number (R3) and the current one, so roster's events still naming the former
-    number (another queue, overtaken by the rename) reach the renamed student; chains stored resolved."""
-
-    __tablename__ = "number_aliases"
-
-    old_number: Mapped[str] = mapped_column(String(20), primary_key=True)
-    new_number: Mapped[str] = mapped_column(String(20), index=True)
-    renamed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

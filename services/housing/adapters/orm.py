@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.common.number_aliases import NumberAlias as NumberAlias  # shared by every consumer (R3)
+
 # SQLite only auto-increments INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -150,14 +152,3 @@ class EarlyStatusChange(Base):
     new_status: Mapped[str] = mapped_column(String(32))
     left: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class NumberAlias(Base):
-    """A student's former number (R3) and the current one, so roster's events still naming the former
-    number (another queue, overtaken by the rename) reach the renamed student; chains stored resolved."""
-
-    __tablename__ = "number_aliases"
-
-    old_number: Mapped[str] = mapped_column(String(20), primary_key=True)
-    new_number: Mapped[str] = mapped_column(String(20), index=True)
-    renamed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from services.common.models import BigId
+from services.common.number_aliases import NumberAlias as NumberAlias  # shared by every consumer (R3)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -173,14 +174,3 @@ class OrgUnit(Base):
     kind: Mapped[str] = mapped_column(String(16), index=True)  # college | major | class
     parent_code: Mapped[str | None] = mapped_column(String(16))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)  # occurred_at of the event that set this state
-
-
-class NumberAlias(Base):
-    """A student's former number (R3) and the current one, so roster's events still naming the former
-    number (another queue, overtaken by the rename) reach the renamed student; chains stored resolved."""
-
-    __tablename__ = "number_aliases"
-
-    old_number: Mapped[str] = mapped_column(String(20), primary_key=True)
-    new_number: Mapped[str] = mapped_column(String(20), index=True)
-    renamed_at: Mapped[datetime] = mapped_column(UtcDateTime)

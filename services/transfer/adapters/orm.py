@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.models import BigId
+from services.common.number_aliases import NumberAlias as NumberAlias  # shared by every consumer (R3)
 
 
 class Base(DeclarativeBase):
@@ -214,14 +215,3 @@ class InternalChange(Base):
     filed_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class NumberAlias(Base):
-    """A student's former number (R3) and the current one, so roster's events still naming the former
-    number (another queue, overtaken by the rename) reach the renamed student; chains stored resolved."""
-
-    __tablename__ = "number_aliases"
-
-    old_number: Mapped[str] = mapped_column(String(20), primary_key=True)
-    new_number: Mapped[str] = mapped_column(String(20), index=True)
-    renamed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -41,25 +41,7 @@ LONG_RPC = 120.0  # seconds: a calendar workbook import
 DAYS_LEFT_WARNING = 3  # 剩余工作日 shown red at or below this
 
 DIRECTIONS = (("", "全部"), ("inflow", "转入"), ("outflow", "转出"))
-# The states of both directions in the order a transfer passes them, for the filter (the service labels
-# each transfer itself); a state waiting for a decision is named after its stage.
-STATES = (
-    ("", "全部"),
-    ("inflow_authority", "待转入地主管部门审批"),
-    ("outflow_school", "待转出学校审核"),
-    ("outflow_authority", "待转出地主管部门审批"),
-    ("record_pending", "待接收学籍档案"),
-    ("record_sent", "档案已发送，待对方确认"),
-    ("completed", "已完成"),
-    ("rejected", "未通过"),
-    ("cancelled", "已撤销"),
-)
-STAGE_LABELS = {
-    "inflow_school": "转入学校",
-    "inflow_authority": "转入地主管部门",
-    "outflow_school": "转出学校",
-    "outflow_authority": "转出地主管部门",
-}
+# States and stages come labelled by the service (each transfer, its stages, the list's `state_options`).
 # Who may make unacknowledged messages due at once (重发).
 RESENDERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.IT_CENTRE})
 TRANSFER_KINDS = (("intra_province", "省内转学"), ("inter_province", "跨省转学"))
@@ -92,13 +74,9 @@ def days_left_class(days: Any) -> str:
         return ""
 
 
-def _stage_label(stage: str | None) -> str:
-    return STAGE_LABELS.get(stage or "", stage or "")
-
-
 def _common() -> dict[str, Any]:
-    """What the 转学 templates use beside the service's own labels (messages come labelled by the service)."""
-    return {"stage_label": _stage_label, "days_left_class": days_left_class}
+    """What the 转学 templates use beside the service's own labels (transfers, stages and messages)."""
+    return {"days_left_class": days_left_class}
 
 
 def _text(name: str, limit: int = 500) -> str:
@@ -167,8 +145,7 @@ def _list_args() -> tuple[str, str, str, int, int]:
     state = request.args.get("state", "")
     if direction not in dict(DIRECTIONS):
         direction = ""
-    if state not in dict(STATES):
-        state = ""
+    state = state[:32]  # the service knows the states; an unknown one gets the whole list (`transfers`)
     q = request.args.get("q", "").strip()[:64]
     page, per_page = page_args(request.args.get("page"), request.args.get("per_page"))
     return direction, state, q, page, per_page
@@ -179,11 +156,18 @@ def transfers() -> str:
     caller = auth.require_login()
     _page(caller, "transfer_list")
     direction, state, q, page, per_page = _list_args()
-    result = auth.call("transfer", "list_transfers", direction, state, q, page, per_page)
+    try:
+        result = auth.call("transfer", "list_transfers", direction, state, q, page, per_page)
+    except Invalid:
+        if not state:
+            raise
+        state = ""  # a state the service does not know (an old link): the list unfiltered
+        result = auth.call("transfer", "list_transfers", direction, state, q, page, per_page)
     params = {k: v for k, v in (("direction", direction), ("state", state), ("q", q)) if v}
+    states = [("", "全部"), *((o["state"], o["state_label"]) for o in result["state_options"])]
     return _render("transfer_list.html", caller, [GROUP, ("转学列表", None)], items=result["items"],
                    pagination=Pagination(page, per_page, int(result["total"])), page_sizes=PAGE_SIZES,
-                   direction=direction, state=state, q=q, params=params, directions=DIRECTIONS, states=STATES,
+                   direction=direction, state=state, q=q, params=params, directions=DIRECTIONS, states=states,
                    **_common())
 
 
@@ -193,8 +177,14 @@ def _decide(transfer_id: str) -> str:
     reason = _text("reason")
     if not approve and not reason:
         raise Invalid("不同意时请填写理由")
-    auth.call("transfer", "decide_transfer", transfer_id, stage, approve, reason)
-    return f"{_stage_label(stage)}审核：" + ("已同意" if approve else "不同意，转学终止")
+    view = auth.call("transfer", "decide_transfer", transfer_id, stage, approve, reason)
+    return f"{_decided_label(view, stage)}审核：" + ("已同意" if approve else "不同意，转学终止")
+
+
+def _decided_label(view: dict[str, Any], stage: str) -> str:
+    """The decided stage as the service labels it in the transfer's stages (the transfer has moved on)."""
+    labels = [st["stage_label"] for st in view.get("stages", []) if st.get("stage") == stage]
+    return labels[-1] if labels else stage
 
 
 @bp.route("/approvals", methods=["GET", "POST"])

@@ -203,6 +203,11 @@ def test_filed_transfer_reaches_the_authority_queue_and_its_approval_sends_the_r
     page = text_of(client.get("/transfers?direction=inflow&state=outflow_school"))
     assert "林小雨" in page and "共 1 条" in page and PEER_NAME in page
     assert "暂无数据" in text_of(client.get("/transfers?state=completed"))
+    # the state filter offers the service's states with its labels; a state it does not know lists everything
+    assert '<option value="record_sent">档案已发送，待对方确认</option>' in page
+    assert '<option value="outflow_school" selected>待转出学校审核</option>' in page
+    page = text_of(client.get("/transfers?state=no_such_state"))
+    assert "林小雨" in page and '<option value="" selected>全部</option>' in page
 
 
 def test_outflow_request_is_decided_by_the_school_then_the_authority(env: dict[str, Any]) -> None:
@@ -454,7 +459,7 @@ def test_api_answers_with_the_documented_shapes(env: dict[str, Any]) -> None:
     assert (filed["direction"], filed["state"], filed["stage"]) == ("inflow", "inflow_authority", "inflow_authority")
     assert filed["student"]["name"] == "林小雨" and isinstance(filed["days_left"], int)
     listed = client.get("/api/v1/transfers?direction=inflow&per_page=5").get_json()
-    assert set(listed) == {"items", "total", "page", "per_page"} and listed["total"] == 1
+    assert set(listed) == {"items", "total", "page", "per_page", "state_options"} and listed["total"] == 1
     assert listed["items"][0]["days_left"] == filed["days_left"]
     view = client.get(f"/api/v1/transfers/{transfer_id}").get_json()
     assert {"stages", "messages", "days_left", "evidence_files"} <= set(view)

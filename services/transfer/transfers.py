@@ -733,7 +733,12 @@ def list_transfers(db: Database, caller: Caller, direction: str = "", state: str
                          .offset((page - 1) * per_page).limit(per_page)).all()
         names, calendar = _peer_names(s), _calendar(s)
         items = [_actions(_summary(t, names, calendar, today), caller) for t in rows]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return {"items": items, "total": total, "page": page, "per_page": per_page, "state_options": _state_options()}
+
+
+def _state_options() -> list[dict[str, str]]:
+    """Every state in the order a transfer passes them, labelled: the list page's filter."""
+    return [{"state": state, "state_label": wf.STATE_LABELS[state]} for state in wf.STATES]
 
 
 def transfer_evidence(db: Database, caller: Caller, transfer_id: str, file_id: int) -> dict[str, Any]:

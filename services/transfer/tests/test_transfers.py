@@ -27,6 +27,7 @@ from services.roster.tests.test_import import IT, person, workbook
 from services.transfer import handlers, transfers
 from services.transfer.adapters.orm import InterchangeMessage, Peer, Transfer, TransferSetting, TransferStage
 from services.transfer.domain import protocol
+from services.transfer.domain import workflow as wf
 from services.transfer.tests.factories import registered
 from services.transfer.tests.roster_local import LocalRoster
 
@@ -279,7 +280,13 @@ def test_filing_is_checked(db: Database, roster: LocalRoster) -> None:
         file(db, roster, caller=COUNSELOR)
     with pytest.raises(Forbidden):
         file(db, roster, caller=AUTHORITY)
-    assert transfers.list_transfers(db, REGISTRAR)["total"] == 0
+    listed = transfers.list_transfers(db, REGISTRAR)
+    assert listed["total"] == 0
+    # the list's filter: every state in the order a transfer passes them, labelled here (not in the gateway)
+    assert [(o["state"], o["state_label"]) for o in listed["state_options"]][:3] == \
+        [("inflow_authority", "待转入地主管部门审批"), ("outflow_school", "待转出学校审核"),
+         ("outflow_authority", "待转出地主管部门审批")]
+    assert [o["state"] for o in listed["state_options"]] == list(wf.STATES)
     # across provinces the outflow number may be missing: the request carries the national student id
     view = file(db, roster, transfer_kind="inter_province", student=newcomer(outflow_student_number="",
                                                                            national_student_id="g2004"))

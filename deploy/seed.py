@@ -92,7 +92,8 @@ def national_id(rng: random.Random, area_code: str, birth: date, gender: str) ->
 
 
 def demo_students() -> list[dict[str, str]]:
-    """200 students, 50 per class, numbered by R6: year + college + major + class + seat."""
+    """200 students, 50 per class, numbered by R6: year + college + major + class + seat; full records
+    as roster's `check_record` asks them (required fields, codes) for `register_students`."""
     fake = Faker("zh_CN")
     fake.seed_instance(SEED)
     rng = fake.random
@@ -112,9 +113,16 @@ def demo_students() -> list[dict[str, str]]:
                 # Both derived from the ID number, so the three always agree (R13).
                 "gender": MALE if int(id_number[16]) % 2 else FEMALE,
                 "national_id": id_number,
+                # 81/82/83: the number of a Hong Kong, Macao or Taiwan residence permit (R13)
+                "id_type": "7" if id_number.startswith(("81", "82", "83")) else "1",
                 "birth_date": f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}",
-                "college_code": COLLEGE,
+                "ethnicity": "01",  # the record's codes (roster/data/code_tables.json): 汉族
+                "political_status": "03",  # 共青团员
+                "entry_month": f"{ENROLMENT_DAY:%Y-%m}",
                 "class_code": class_code(class_no),
+                "level": "3",  # 本科
+                "program_years": "4",
+                "study_form": "1",  # 普通全日制
             })
     return students
 

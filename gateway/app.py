@@ -28,6 +28,8 @@ from gateway import (
     menu,
     openapi,
     ops,
+    org_api,
+    org_web,
     presenters,
     print_web,
     ratelimit,
@@ -96,6 +98,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(housing_api.bp)
     app.register_blueprint(roster_web.bp)
     app.register_blueprint(roster_api.bp)
+    app.register_blueprint(org_web.bp)
+    app.register_blueprint(org_api.bp)
     app.register_blueprint(status_web.bp)
     app.register_blueprint(status_api.bp)
     app.register_blueprint(aid_web.bp)

@@ -71,6 +71,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("roster_numbers", "学号换发", "roster_web.numbers",
           frozenset({roles.ACADEMIC_AFFAIRS, roles.STUDENT_AFFAIRS}), "学籍管理",
           "按教务处对照表把临时学号（考生号）一次性换为正式学号，逐行检查后确认执行；查询学号变更记录"),
+    Entry("roster_org", "组织机构", "org_web.tree", frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS}),
+          "学籍管理", "学院、专业、班级及其代码与在校学生数；学生处新增、修改、调整上级和删除空单位"),
     Entry("roster_photos", "照片导入", "roster_web.photos_import",
           frozenset({roles.STUDENT_AFFAIRS, roles.COUNSELOR, roles.DEPUTY_SECRETARY}), "学籍管理",
           "批量上传按身份证件号或“学校代码_班级_姓名”命名的学生照片（zip），逐张检查格式、大小、尺寸与背景"),

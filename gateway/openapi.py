@@ -35,7 +35,7 @@ from gateway.errors import MESSAGES
 
 API_PREFIX = "/api/v1"
 SPEC_DIR = Path(__file__).with_name("openapi")
-AREAS = ("session", "accounts", "roster", "status", "housing", "aid", "transfer", "dashboard")
+AREAS = ("session", "accounts", "roster", "org", "status", "housing", "aid", "transfer", "dashboard")
 EXTENSION = "xueji_openapi"
 WRITES = frozenset({"post", "put", "patch", "delete"})
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -29,6 +29,7 @@ from services.catalog import SERVICES, all_service_classes
 from services.common.caller import CONTEXT_KEY, Caller, system_caller
 from services.common.migrate import upgrade
 from services.common.topology import bindings_of, declare
+from services.roster.tests.factories import cn_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -186,16 +187,18 @@ def national_id(n: int, gender: str) -> str:
 
 
 def student_rows(count: int, year: str = "2023") -> list[dict[str, Any]]:
-    """`count` valid students, 50 per class, 99 classes per major, numbers by R6, alternating gender."""
+    """`count` valid students, 50 per class, 99 classes per major, numbers by R6, alternating gender:
+    full records as roster's `check_record` asks them (names 学生零零零零零…: a name holds no digits)."""
     rows = []
     for i in range(count):
         major, seat = divmod(i, 99 * 50)
         klass = f"{year}01{major + 1:02d}{seat // 50 + 1:02d}"
         gender = "1" if i % 2 == 0 else "2"
         nid = national_id(i, gender)
-        rows.append({"student_number": f"{klass}{i % 50 + 1:02d}", "name": f"学生{i:05d}",
-                     "gender": gender, "national_id": nid, "birth_date": None,
-                     "college_code": "01", "class_code": klass})
+        rows.append({"student_number": f"{klass}{i % 50 + 1:02d}", "name": cn_name(i, 5),
+                     "gender": gender, "birth_date": f"{nid[6:10]}-{nid[10:12]}-{nid[12:14]}",
+                     "id_type": "1", "national_id": nid, "ethnicity": "01", "entry_month": f"{year}-09",
+                     "class_code": klass})
     return rows
 
 

@@ -42,6 +42,7 @@ def fill(urls: dict[str, str]) -> None:
     db = Database(urls["roster"])
     roster.upsert_org_units(db, SYSTEM, [
         {"code": "01", "name": "计算机学院", "kind": "college"},
+        {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"},
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"}])
     roster.register_students(db, SYSTEM, [student(i) for i in range(1, 7)])
     db.dispose()

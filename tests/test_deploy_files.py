@@ -24,6 +24,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from services.catalog import SERVICES
 from services.housing.domain.inventory import bed_label, parse_bed_spec
 from services.identity.domain.accounts import account_problems
 from services.identity.domain.passwords import policy_problems
-from services.roster.domain.students import check_student_number, parse_new_student
+from services.roster.domain.codes import CodeBook
+from services.roster.domain.record import check_record
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -192,12 +194,16 @@ def test_demo_students_follow_the_roster_rules_and_are_deterministic() -> None:
     assert len(set(numbers)) == 200 and numbers[0] == "202301010101"
     assert Counter(s["class_code"] for s in students) == {f"20230101{n:02d}": 50 for n in range(1, 5)}
     assert len({s["national_id"] for s in students}) == 200
+    classes = {u["code"]: u["parent_code"] for u in demo.org_units() if u["kind"] == "class"}
+    book = CodeBook.standard()
     for row in students:
-        parsed = parse_new_student(row)  # R6 number, R13 ID check digit, birth date, gender digit
-        check_student_number(row["student_number"], "01", row["class_code"])
-        assert row["class_code"] == row["student_number"][:10]
-        assert parsed.birth_date is not None
-        age = (demo.ENROLMENT_DAY - parsed.birth_date).days // 365.25
+        # the register's own validation: required fields, code tables, R6, R13, the org tree
+        check = check_record(row, book, today=demo.ENROLMENT_DAY, classes=classes)
+        assert check.ok, (row["student_number"], check.errors)
+        assert check.values["college_code"] == "01" and row["class_code"] == row["student_number"][:10]
+        born = check.values["birth_date"]
+        assert isinstance(born, date)
+        age = (demo.ENROLMENT_DAY - born).days // 365.25
         assert demo.MIN_AGE <= age <= demo.MAX_AGE
     genders = Counter(s["gender"] for s in students)
     assert genders["1"] > 0 and genders["2"] > 0

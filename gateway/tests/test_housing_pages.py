@@ -129,7 +129,7 @@ def csrf(client: FlaskClient) -> dict[str, str]:
 def test_the_history_shows_both_stays_after_a_move_with_the_reason(env: dict[str, Any]) -> None:
     client = client_as(env, CENTRE)
     page = text_of(client.get(f"/housing/students/{MOVER}"))
-    assert f"住宿记录：学生01（{MOVER}）" in page
+    assert f"住宿记录：学生零一（{MOVER}）" in page
     current = page.split('id="current-bed"', 1)[1].split("</dl>", 1)[0]
     assert "1号楼-102-1" in current and "未办理入住" not in current  # checked in after the move
     newest, oldest = stay_rows(page)

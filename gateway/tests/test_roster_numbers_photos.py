@@ -100,12 +100,12 @@ def test_number_mapping_page_preview_apply_and_history(env: dict[str, Any]) -> N
 
     bad = client.post("/roster/numbers", content_type="multipart/form-data", data={
         "csrf_token": csrf(client), "action": "preview",
-        "file": (io.BytesIO(mapping_sheet((EXAM, "202301010201", "学生01"))), "对照表.xlsx")}).get_data(as_text=True)
+        "file": (io.BytesIO(mapping_sheet((EXAM, "202301010201", "学生零一"))), "对照表.xlsx")}).get_data(as_text=True)
     assert "不能执行" in bad and "下载标注错误的文件" in bad
 
     preview = client.post("/roster/numbers", content_type="multipart/form-data", data={
         "csrf_token": csrf(client), "action": "preview",
-        "file": (io.BytesIO(mapping_sheet((EXAM, NEW, "学生01"))), "对照表.xlsx")}).get_data(as_text=True)
+        "file": (io.BytesIO(mapping_sheet((EXAM, NEW, "学生零一"))), "对照表.xlsx")}).get_data(as_text=True)
     assert "全部正确" in preview and "确认执行（1 人）" in preview
     token = preview.split('name="token" value="')[1].split('"')[0]
     done = client.post("/roster/numbers", data={"csrf_token": csrf(client), "action": "apply", "token": token,
@@ -120,7 +120,7 @@ def test_number_mapping_page_preview_apply_and_history(env: dict[str, Any]) -> N
     api = client.get(f"/api/v1/roster/students/{EXAM}/number-changes").get_json()
     assert api["student_number"] == NEW and api["former_numbers"] == [EXAM]
     again = client.post("/api/v1/roster/number-mapping/apply", headers={"X-CSRF-Token": csrf(client)}, json={
-        "content": base64.b64encode(mapping_sheet((EXAM, NEW, "学生01"))).decode(), "reason": "重复提交"}).get_json()
+        "content": base64.b64encode(mapping_sheet((EXAM, NEW, "学生零一"))).decode(), "reason": "重复提交"}).get_json()
     assert again["ok"] and again["changes"] == 0 and again["unchanged"] == 1
 
 

@@ -234,7 +234,7 @@ def test_batch_preview_lists_rows_then_applies_and_errors_name_row_and_column(en
     client = env["client"]
     web_login(client, AA)
     assert "下载模板" in text_of(client.get("/roster/status/batch"))
-    bad = sheet(client, [[f"{MINE}02", "学生02", "休学", "2027-03-01", "病休", "教务〔2027〕1号"],
+    bad = sheet(client, [[f"{MINE}02", "学生零二", "休学", "2027-03-01", "病休", "教务〔2027〕1号"],
                          [f"{MINE}03", "别人", "复学", "2027/03/01", "返校", "教务〔2027〕2号"]])
     page = text_of(post(client, "/roster/status/batch", action="preview", file=(bad, "异动.xlsx")))
     assert "发现 3 处错误（1 行），不能执行" in page and "确认执行（" not in page
@@ -245,8 +245,8 @@ def test_batch_preview_lists_rows_then_applies_and_errors_name_row_and_column(en
     assert link is not None
     assert "错误说明" in load_workbook(io.BytesIO(client.get(link.group(1)).data)).sheetnames
 
-    good = sheet(client, [[f"{MINE}02", "学生02", "休学", "2027-03-01", "病休", "教务〔2027〕1号"],
-                          [f"{OTHER}01", "学生01", "退学", "2027-03-01", "本人申请", "教务〔2027〕3号"]])
+    good = sheet(client, [[f"{MINE}02", "学生零二", "休学", "2027-03-01", "病休", "教务〔2027〕1号"],
+                          [f"{OTHER}01", "学生零一", "退学", "2027-03-01", "本人申请", "教务〔2027〕3号"]])
     page = text_of(post(client, "/roster/status/batch", action="preview", file=(good, "异动.xlsx")))
     assert "预览：共 2 行，全部正确" in page and "在读 → 休学" in page and "在读 → 退学" in page
     assert status_of(env, f"{MINE}02") == "enrolled"  # a preview changes nothing

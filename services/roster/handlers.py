@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
-from services.common.audit import audit
 from services.common.caller import (
     ACADEMIC_AFFAIRS,
     IT_CENTRE,
@@ -20,12 +19,13 @@ from services.common.caller import (
 from services.common.db import Database
 from services.common.envelope import Actor, new_event
 from services.common.errors import Forbidden, Invalid, NotFound
-from services.common.events import OrgUnitsChanged, OrgUnitState, StudentRegistered, StudentStatusChanged
+from services.common.events import StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.outbox import record_event
+from services.roster import org_units
 from services.roster.adapters.orm import OrgUnit, StatusChange, Student
 from services.roster.domain import status as st
-from services.roster.domain.students import RecordError, mask_national_id, parse_new_student
+from services.roster.domain.students import mask_national_id
 
 SOURCE = "roster"
 # A search counts its matches up to this many (100 pages of 20); beyond, `total_capped` says "more".
@@ -43,30 +43,8 @@ def health(db: Database) -> dict[str, Any]:
     return health_report(db, SOURCE, students=Student)
 
 
-def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]]) -> dict[str, int]:
-    caller.require_role(STUDENT_AFFAIRS)
-    with db.transaction() as s:
-        saved: dict[str, OrgUnit] = {}
-        for unit in units:
-            if unit.get("kind") not in ("college", "major", "class"):
-                raise Invalid(f"组织单位类型应为 college/major/class：{unit.get('code')}")
-            row = s.get(OrgUnit, str(unit["code"]))
-            before = None if row is None else {"name": row.name, "parent_code": row.parent_code}
-            if row is None:
-                row = OrgUnit(code=str(unit["code"]), kind=unit["kind"])
-                s.add(row)
-            row.name = str(unit["name"])
-            row.parent_code = unit.get("parent_code")
-            audit(s, caller, "org.upsert", row.code, before,
-                  {"name": row.name, "kind": row.kind, "parent_code": row.parent_code}, chain=True)
-            saved[row.code] = row
-        if saved:  # identity derives a class's college from these (grants, scope checks)
-            record_event(s, new_event(
-                "org.units_changed",
-                OrgUnitsChanged(units=[OrgUnitState(code=r.code, name=r.name, kind=r.kind, parent_code=r.parent_code)
-                                       for r in saved.values()]),
-                source=SOURCE, actor=actor_of(caller), correlation_id=caller.correlation_id))
-    return {"saved": len(units)}
+# 组织机构: one implementation, in services/roster/org_units.py (rules: domain/org_tree.py).
+upsert_org_units = org_units.upsert_org_units
 
 
 def _registered_event(student: Student, caller: Caller) -> Any:
@@ -82,40 +60,12 @@ def _registered_event(student: Student, caller: Caller) -> Any:
 
 
 def register_students(db: Database, caller: Caller, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Register new students; all-or-nothing: any bad row changes nothing."""
+    """Register new students from full records (`domain/record.check_record`, as the import checks
+    them); all-or-nothing: any bad row changes nothing, the Invalid lists every row and field."""
     caller.require_role(IT_CENTRE, STUDENT_AFFAIRS)
-    parsed = []
-    errors = []
-    for index, row in enumerate(rows, start=1):
-        try:
-            parsed.append(parse_new_student(row))
-        except RecordError as exc:
-            errors.append({"row": index, "field": exc.field, "message": exc.message})
-    if errors:
-        raise Invalid("; ".join(f"第{e['row']}行 {e['field']}：{e['message']}" for e in errors[:20]))
-    now = datetime.now(UTC)
-    registered = existing = 0
-    with db.transaction() as s:
-        classes = {u.code for u in s.scalars(select(OrgUnit).where(OrgUnit.kind == "class"))}
-        for new in parsed:
-            if classes and new.class_code not in classes:
-                raise Invalid(f"学号 {new.student_number}：班级 {new.class_code} 不存在")
-            if s.get(Student, new.student_number) is not None:
-                existing += 1
-                continue
-            student = Student(
-                student_number=new.student_number, name=new.name, gender=new.gender,
-                national_id=new.national_id, birth_date=new.birth_date,
-                college_code=new.college_code, class_code=new.class_code,
-                status=st.ENROLLED, created_at=now, updated_at=now, exam_number=new.exam_number,
-            )
-            s.add(student)
-            s.flush()
-            record_event(s, _registered_event(student, caller))
-            audit(s, caller, "student.register", student.student_number, None,
-                  {"name": student.name, "class_code": student.class_code}, chain=True)
-            registered += 1
-    return {"registered": registered, "existing": existing}
+    from services.roster import importing  # importing builds on this module: imported when used
+
+    return importing.register_records(db, caller, rows)
 
 
 def student_view(student: Student, caller: Caller, names: dict[str, str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ from services.roster.adapters.orm import CodeEntry, OrgUnit, Student
 from services.roster.domain import duplicates as dup
 from services.roster.domain import status as st
 from services.roster.domain.codes import CodeBook, CodeEdit
-from services.roster.domain.record import FIELDS, GUARDIAN_KEYS, GUARDIAN_SLOTS, check_record
+from services.roster.domain.record import FIELD_BY_KEY, FIELDS, GUARDIAN_KEYS, GUARDIAN_SLOTS, check_record
 from services.roster.domain.students import mask_national_id
 from services.roster.handlers import SEES_FULL_ID, SOURCE, _registered_event, _scope_filter, actor_of
 
@@ -52,6 +52,9 @@ EXPORTERS = (STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, IT_CENTRE, AUTHORITY, COUNSELOR,
 RECORD_KEYS = [f.key for f in FIELDS if not f.key.startswith("guardian")] + ["college_code", "guardians"]
 # Shown in exports after the importable columns; read_rows ignores them on the way back in.
 EXPORT_EXTRA = (Column("major_name", "专业名称", width=18), Column("status_label", "学籍状态", width=10))
+DIFFERS = "学号已存在且信息不同"
+Flag = Callable[[int, str, Any, str], None]  # (row, field, value, message): a problem of one row
+Plan = list[tuple[str, int, dict[str, Any], Student | None]]  # (insert|update, row, values, current)
 
 
 def code_book(s: Session) -> CodeBook:
@@ -89,8 +92,7 @@ def import_students(db: Database, caller: Caller, content: str, valid_only: bool
     except ValueError:
         raise Invalid("上传内容不是有效的文件") from None
     with db.reading() as s:
-        book = code_book(s)
-        classes = {u.code: u.parent_code for u in s.scalars(select(OrgUnit).where(OrgUnit.kind == "class"))}
+        book, classes = code_book(s), class_tree(s)
     cols = columns(book)
     letters = {c.key: column_letter(cols, c.key) for c in cols}
     headers = {c.key: c.header for c in cols}
@@ -102,57 +104,17 @@ def import_students(db: Database, caller: Caller, content: str, valid_only: bool
         errors.append(CellError(row, letters.get(key, ""), headers.get(key, ""), value, message))
         bad_rows.add(row)
 
-    today = date.today()
-    rows: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}  # duplicate keys inside the file → first row
-    for excel_row, raw in read_rows(data, cols):
-        if excel_row % CHUNK == 0:
-            _pause()
-        check = check_record(raw, book, today=today, classes=classes or None)
-        for e in check.errors:
-            flag(excel_row, e.field, raw.get(e.field, ""), e.message)
-        for w in check.warnings:
-            warnings.append({"row": excel_row, "column": letters.get(w.field, ""), "message": w.message})
-        values = check.values
-        for key, field in dup.file_keys(values):
-            first = seen.setdefault(key, excel_row)
-            if first != excel_row:
-                message = dup.in_file_message(field, first)
-                flag(excel_row, field, raw.get(field, ""), message)
-                flag(first, field, raw.get(field, ""), dup.in_file_message(field, excel_row))
-        if check.ok:
-            rows.append((excel_row, _stored(values)))
+    def warn(row: int, key: str, message: str) -> None:
+        warnings.append({"row": row, "column": letters.get(key, ""), "message": message})
+
+    rows = checked_rows(read_rows(data, cols), book, classes, flag, warn)
     if not rows and not errors:
         raise Invalid("文件中没有数据行")
 
     counts = {"imported": 0, "updated": 0, "unchanged": 0}
-    suspects: list[tuple[str, list[str]]] = []
     with db.transaction() as s:
-        plan: list[tuple[str, int, dict[str, Any], Student | None]] = []
-        for chunk in _chunks([r for r in rows if r[0] not in bad_rows], CHUNK):
-            numbers = [v["student_number"] for _, v in chunk]
-            ids = [v["national_id"] for _, v in chunk if v["national_id"]]
-            existing = {x.student_number: x for x in s.scalars(select(Student).where(
-                Student.student_number.in_(numbers)))}
-            id_owner = dict(s.execute(select(Student.national_id, Student.student_number).where(
-                Student.national_id.in_(ids))).all()) if ids else {}
-            suspects.extend(problems.register_suspects(s, [v for _, v in chunk if not v["national_id"]]))
-            for excel_row, values in chunk:
-                number, national_id = values["student_number"], values["national_id"]
-                owner = id_owner.get(national_id) if national_id else None
-                if owner and owner != number:
-                    flag(excel_row, "national_id", national_id, f"身份证件号与已在册学生 {owner} 重复（R14 问题学籍）")
-                    continue
-                current = existing.get(number)
-                if current is None:
-                    plan.append(("insert", excel_row, values, None))
-                elif _same(current, values):
-                    counts["unchanged"] += 1
-                elif update_existing:
-                    plan.append(("update", excel_row, values, current))
-                else:
-                    flag(excel_row, "student_number", number,
-                         "学号已存在且信息不同；如需更新请选择“更新已经存在的数据”")
+        plan, suspects = against_register(s, [r for r in rows if r[0] not in bad_rows], flag, counts,
+                                          update_existing, f"{DIFFERS}；如需更新请选择“更新已经存在的数据”")
         written = not errors or valid_only
         suspected = 0
         if written:
@@ -176,7 +138,110 @@ def import_students(db: Database, caller: Caller, content: str, valid_only: bool
     }
 
 
-def _write(s: Session, caller: Caller, plan: list, counts: dict[str, int]) -> None:
+def register_records(db: Database, caller: Caller, raws: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Records sent as data rather than a workbook (`roster.register_students`: seed, test harness,
+    single late admissions): the import's checks and storing, all-or-nothing. A record identical to
+    the register counts as existing, so sending the same rows again changes nothing."""
+    if not isinstance(raws, list | tuple) or not all(isinstance(r, Mapping) for r in raws):
+        raise Invalid("学生记录应为对象列表", "students")
+    with db.reading() as s:
+        book, classes = code_book(s), class_tree(s)
+    errors: list[tuple[int, str, str]] = []
+    warnings: list[dict[str, Any]] = []
+
+    def flag(row: int, key: str, _value: Any, message: str) -> None:
+        errors.append((row, key, message))
+
+    def warn(row: int, key: str, message: str) -> None:
+        warnings.append({"row": row, "field": key, "message": message})
+
+    rows = checked_rows(enumerate(raws, start=1), book, classes, flag, warn)
+    counts = {"imported": 0, "updated": 0, "unchanged": 0}
+    if not errors:
+        with db.transaction() as s:
+            plan, suspects = against_register(s, rows, flag, counts, update_existing=False)
+            if not errors:
+                _write(s, caller, plan, counts)
+                problems.record_suspects(s, suspects)
+    if errors:
+        raise Invalid(_listing(errors), errors[0][1])
+    return {"registered": counts["imported"], "existing": counts["unchanged"],
+            "warnings": warnings[:MAX_LISTED_ERRORS]}
+
+
+def _listing(errors: Sequence[tuple[int, str, str]], shown: int = 20) -> str:
+    """第n行 字段：问题; … — in row order, the first `shown` of them."""
+    ordered = sorted(set(errors))
+    text = "；".join(f"第{row}行 {FIELD_BY_KEY[key].header if key in FIELD_BY_KEY else key}：{message}"
+                    for row, key, message in ordered[:shown])
+    return text + (f"；等共 {len(ordered)} 处错误" if len(ordered) > shown else "")
+
+
+def class_tree(s: Session) -> dict[str, str | None]:
+    """Class code → its major's code: the org-tree checks of `check_record`."""
+    return {u.code: u.parent_code for u in s.scalars(select(OrgUnit).where(OrgUnit.kind == "class"))}
+
+
+def checked_rows(raws: Iterable[tuple[int, Mapping[str, Any]]], book: CodeBook, classes: Mapping[str, str | None],
+                 flag: Flag, warn: Callable[[int, str, str], None]) -> list[tuple[int, dict[str, Any]]]:
+    """Every row through `check_record` (pure work, no transaction), a number or ID repeated inside the
+    batch flagged on both rows; returns the rows that passed their own checks, ready to store."""
+    today = date.today()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}  # duplicate keys inside the batch → first row
+    for row_no, raw in raws:
+        if row_no % CHUNK == 0:
+            _pause()
+        check = check_record(raw, book, today=today, classes=classes or None)
+        for e in check.errors:
+            flag(row_no, e.field, raw.get(e.field, ""), e.message)
+        for w in check.warnings:
+            warn(row_no, w.field, w.message)
+        values = check.values
+        for key, field in dup.file_keys(values):
+            first = seen.setdefault(key, row_no)
+            if first != row_no:
+                flag(row_no, field, raw.get(field, ""), dup.in_file_message(field, first))
+                flag(first, field, raw.get(field, ""), dup.in_file_message(field, row_no))
+        if check.ok:
+            rows.append((row_no, _stored(values)))
+    return rows
+
+
+def against_register(s: Session, rows: Sequence[tuple[int, dict[str, Any]]], flag: Flag, counts: dict[str, int],
+                     update_existing: bool, differs: str = DIFFERS) -> tuple[Plan, list[tuple[str, list[str]]]]:
+    """Checked rows against the register, one query per `CHUNK` rows: what to insert or update, rows
+    identical to the register counted as unchanged, and R14 suspects (same person without an ID number).
+    `differs`: the message for a registered number whose record differs (when not updating)."""
+    plan: Plan = []
+    suspects: list[tuple[str, list[str]]] = []
+    for chunk in _chunks(rows, CHUNK):
+        numbers = [v["student_number"] for _, v in chunk]
+        ids = [v["national_id"] for _, v in chunk if v["national_id"]]
+        existing = {x.student_number: x for x in s.scalars(select(Student).where(
+            Student.student_number.in_(numbers)))}
+        id_owner = dict(s.execute(select(Student.national_id, Student.student_number).where(
+            Student.national_id.in_(ids))).all()) if ids else {}
+        suspects.extend(problems.register_suspects(s, [v for _, v in chunk if not v["national_id"]]))
+        for row_no, values in chunk:
+            number, national_id = values["student_number"], values["national_id"]
+            owner = id_owner.get(national_id) if national_id else None
+            if owner and owner != number:
+                flag(row_no, "national_id", national_id, f"身份证件号与已在册学生 {owner} 重复（R14 问题学籍）")
+                continue
+            current = existing.get(number)
+            if current is None:
+                plan.append(("insert", row_no, values, None))
+            elif _same(current, values):
+                counts["unchanged"] += 1
+            elif update_existing:
+                plan.append(("update", row_no, values, current))
+            else:
+                flag(row_no, "student_number", number, differs)
+    return plan, suspects
+
+
+def _write(s: Session, caller: Caller, plan: Plan, counts: dict[str, int]) -> None:
     now = datetime.now(UTC)
     new_rows = []
     for action, _row, values, current in plan:

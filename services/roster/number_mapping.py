@@ -20,13 +20,14 @@ from typing import Any
 
 from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table, case, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.audit import audit
 from services.common.caller import ACADEMIC_AFFAIRS, STUDENT_AFFAIRS, SYSTEM, Caller
 from services.common.db import Database
 from services.common.envelope import new_event
-from services.common.errors import Forbidden, Invalid, NotFound
+from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.events import StudentNumberChanged
 from services.common.outbox import record_event
 from services.common.sheets import CellError, Column, annotate, column_letter, read_rows, template
@@ -188,16 +189,33 @@ def apply_number_mapping(db: Database, caller: Caller, content: str, reason: str
     data = _decode(content)
     rows = read_sheet(data)
     views: list[dict[str, Any]] = []
+    renames: list[tuple[Student, str]] = []
     batch_id = ""
-    with db.transaction() as s, s.no_autoflush:
-        problems, good = check(s, rows, lock=True)  # a concurrent edit of these students waits for the batch
-        if not problems:
-            views = [_view(row, student, outcome) for row, student, outcome in good]
-            renames = [(student, row.new_number) for row, student, outcome in good if outcome == nm.CHANGE]
-            if renames:
-                batch_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(3)
-                _apply(s, caller, renames, reason, batch_id)
+    try:
+        with db.transaction() as s, s.no_autoflush:
+            problems, good = check(s, rows, lock=True)  # a concurrent edit of these students waits for the batch
+            if not problems:
+                views = [_view(row, student, outcome) for row, student, outcome in good]
+                renames = [(student, row.new_number) for row, student, outcome in good if outcome == nm.CHANGE]
+                if renames:
+                    batch_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(3)
+                    _apply(s, caller, renames, reason, batch_id)
+    except IntegrityError:
+        # Another batch gave one of these numbers after our check (a number nobody holds yet has no
+        # row to lock; PostgreSQL lets both checks pass, the unique key stops the second write).
+        # Rolled back: nothing of this batch was written.
+        raise _taken(db, [new for _, new in renames]) from None
     return _result(data, rows, problems, views, batch_id=batch_id or None)
+
+
+def _taken(db: Database, numbers: Sequence[str]) -> Conflict:
+    with db.reading() as s:
+        taken = sorted(n for chunk in _chunks(sorted(numbers), CHUNK) for n in s.scalars(
+            select(Student.student_number).where(Student.student_number.in_(chunk))))
+    if not taken:  # another unique key (a record changed meanwhile): the same advice holds
+        return Conflict("学籍记录已被其他操作修改，本批学号未换发，请刷新后重试", "new_number")
+    listed = "、".join(taken[:10]) + (f" 等 {len(taken)} 个" if len(taken) > 10 else "")
+    return Conflict(f"新学号 {listed} 已被占用，请刷新后重试（本批学号均未换发）", "new_number")
 
 
 def _apply(s: Session, caller: Caller, renames: Sequence[tuple[Student, str]], reason: str, batch_id: str) -> None:

@@ -27,6 +27,7 @@ from services.roster import (
     handlers,
     importing,
     number_mapping,
+    org_units,
     photos,
     problems,
     settings,
@@ -49,9 +50,30 @@ class RosterService(Observable):
     def health(self) -> dict[str, Any]:
         return handlers.health(self.db)
 
+    # 组织机构 (services/roster/org_units.py)
     @rpc
     def upsert_org_units(self, units: list[dict[str, Any]]) -> dict[str, int]:
-        return handlers.upsert_org_units(self.db, require_caller(self.caller), units)
+        return org_units.upsert_org_units(self.db, require_caller(self.caller), units)
+
+    @rpc
+    def list_org_units(self) -> dict[str, Any]:
+        return org_units.list_org_units(self.db, require_caller(self.caller))
+
+    @rpc
+    def delete_org_unit(self, code: str) -> dict[str, Any]:
+        return org_units.delete_org_unit(self.db, require_caller(self.caller), code)
+
+    @rpc
+    def org_units_template(self) -> dict[str, str]:
+        return org_units.org_units_template(self.db, require_caller(self.caller))
+
+    @rpc
+    def preview_org_units_import(self, content: str) -> dict[str, Any]:
+        return org_units.preview_org_units_import(self.db, require_caller(self.caller), content)
+
+    @rpc
+    def apply_org_units_import(self, content: str) -> dict[str, Any]:
+        return org_units.apply_org_units_import(self.db, require_caller(self.caller), content)
 
     @rpc
     def register_students(self, students: list[dict[str, Any]]) -> dict[str, Any]:

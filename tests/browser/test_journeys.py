@@ -217,7 +217,7 @@ def test_student_affairs_edits_a_record_imports_a_bad_sheet_and_gets_it_back_ann
     template = tmp_path / "template.xlsx"
     seen = browse(
         url, *first_login("1000001"), *home("student_affairs"),
-        {"goto": "/students"}, {"fill": ["#q", "学生00002"]},
+        {"goto": "/students"}, {"fill": ["#q", "学生零零零零二"]},
         {"click": "form[action$='/students'] button[type=submit]", "navigate": True},
         {"click": f"a[href$='/students/{EDITED}']", "navigate": True},
         {"goto": f"/roster/students/{EDITED}"},
@@ -283,7 +283,7 @@ def test_counselor_edits_in_scope_is_refused_outside_and_reviews_aid(site: dict[
     apps = site["applications"]
     seen = browse(
         site["url"], *first_login("1000003"), *home("counselor"),
-        {"goto": "/students?q=学生00006"},
+        {"goto": "/students?q=学生零零零零六"},
         {"goto": f"/roster/students/{COUNSELOR_EDITS}"},
         {"fill": ["input[name=f_email]", "xuesheng06@example.edu.cn"]},
         {"click": "form[action*='/roster/students/'] button[type=submit]", "navigate": True},

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, Cluster, clearance_body, populate, wait_for
+from tests.harness import ROOT, Cluster, clearance_body, national_id, populate, wait_for
 
 # In `make fault`, not `make test`: together ~2 min, and (c) stops the machine's broker for a moment;
 # test_graduation_faults.py repeats (b) and (c) at 10,000 students on its own broker.
@@ -130,9 +130,11 @@ def test_e_unknown_student_is_listed_reprocessable_and_blocks_nothing(
     # staff register the missing student (a late admission), then re-process
     cluster.rpc("roster", "upsert_org_units", [{"code": "2023010199", "name": "计科2399", "kind": "class",
                                                 "parent_code": "0101"}])
+    nid = national_id(99_999, "1")  # not one of populate's
     cluster.rpc("roster", "register_students", [{
-        "student_number": ghost, "name": "补录学生", "gender": "1", "national_id": None,
-        "birth_date": "2005-01-01", "college_code": "01", "class_code": "2023010199"}])
+        "student_number": ghost, "name": "补录学生", "gender": "1",
+        "birth_date": f"{nid[6:10]}-{nid[10:12]}-{nid[12:14]}", "id_type": "1", "national_id": nid,
+        "ethnicity": "01", "entry_month": "2023-09", "class_code": "2023010199"}])
     assert cluster.rpc("roster", "reprocess_clearance_problem", problem["id"])["state"] == "applied"
     assert cluster.rpc("roster", "get_student", ghost)["status"] == "graduated"
     assert cluster.rpc("roster", "list_clearance_problems") == []

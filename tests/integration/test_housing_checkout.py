@@ -21,6 +21,7 @@ from kombu import Connection
 from stdnum.cn import ric
 
 from services.common.testing import publish, status_changed
+from services.roster.tests.factories import cn_name
 from tests.harness import Cluster, clearance_body, wait_for
 
 DEAD = "evt-roster-student.status_changed--housing.on_student_status_changed.dead"
@@ -35,9 +36,10 @@ def cohort_rows(count: int) -> list[dict[str, Any]]:
         gender = "1" if i % 2 == 0 else "2"
         born = date.fromordinal(date(2000, 1, 1).toordinal() + i // 400)
         body = f"110101{born:%Y%m%d}{(i % 400) * 2 + (1 if gender == '1' else 0):03d}"
-        rows.append({"student_number": f"{klass}{i % 50 + 1:02d}", "name": f"学生{i:05d}", "gender": gender,
-                     "national_id": body + ric.calc_check_digit(body + "0"), "birth_date": None,
-                     "college_code": "01", "class_code": klass})
+        rows.append({"student_number": f"{klass}{i % 50 + 1:02d}", "name": cn_name(i, 5), "gender": gender,
+                     "birth_date": born.isoformat(), "id_type": "1",
+                     "national_id": body + ric.calc_check_digit(body + "0"), "ethnicity": "01",
+                     "entry_month": "2023-09", "class_code": klass})
     return rows
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
@@ -27,18 +26,6 @@ class RecordError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-@dataclass(frozen=True)
-class NewStudent:
-    student_number: str
-    name: str
-    gender: str
-    national_id: str | None
-    birth_date: date | None
-    college_code: str
-    class_code: str
-    exam_number: str | None = None  # 考生号; equal to student_number while the number is provisional (R3)
 
 
 def check_student_number(number: str, college_code: str, class_code: str) -> None:
@@ -95,35 +82,3 @@ def mask_national_id(national_id: str | None) -> str | None:
         return national_id
     return national_id[:6] + "*" * (len(national_id) - 10) + national_id[-4:]
 
-
-def parse_new_student(data: dict[str, object]) -> NewStudent:
-    def text(field: str, label: str, required: bool = True) -> str:
-        value = str(data.get(field) or "").strip()
-        if required and not value:
-            raise RecordError(field, f"{label}不能为空")
-        return value
-
-    number = text("student_number", "学号")
-    name = text("name", "姓名")
-    gender = text("gender", "性别")
-    if gender not in ("1", "2"):
-        raise RecordError("gender", "性别代码应为1（男）或2（女）")
-    college = text("college_code", "学院代码")
-    klass = text("class_code", "班级代码")
-    raw_birth = text("birth_date", "出生日期", required=False)
-    try:
-        birth = date.fromisoformat(raw_birth) if raw_birth else None
-    except ValueError:
-        raise RecordError("birth_date", "出生日期格式应为 yyyy-MM-dd") from None
-    national_id = text("national_id", "身份证件号", required=False).upper() or None
-    exam = text("exam_number", "考生号", required=False) or None
-    if exam and not EXAM_NUMBER.match(exam):
-        raise RecordError("exam_number", "考生号应为8到20位数字")
-    if not is_provisional(number, exam):
-        check_student_number(number, college, klass)
-    elif klass[4:6] != college:  # a provisional number says nothing of the college: the class does (R6)
-        raise RecordError("class_code", f"班级 {klass} 不属于学院 {college}")
-    if national_id:
-        check_national_id(national_id, gender, birth)
-        birth = birth or ric.get_birth_date(national_id)
-    return NewStudent(number, name, gender, national_id, birth, college, klass, exam)

@@ -15,14 +15,28 @@ def national_id(born: date, gender: str, seq: int = 1, area: str = "110101") -> 
     return body + ric.calc_check_digit(body + "0")  # stdnum ignores the last digit
 
 
+DIGITS = "零一二三四五六七八九"
+
+
+def cn_name(n: int, width: int = 2) -> str:
+    """学生零一…: a name the record accepts (no digits, R13's name rule), unique per number."""
+    return "学生" + "".join(DIGITS[int(d)] for d in f"{n:0{width}d}")
+
+
 def student(seat: int, *, klass: str = "2023010101", gender: str = "1",
-            born: date = date(2005, 3, 14)) -> dict[str, Any]:
-    number = f"{klass}{seat:02d}"
-    return {
-        "student_number": number, "name": f"学生{seat:02d}", "gender": gender,
+            born: date = date(2005, 3, 14), with_id: bool = True) -> dict[str, Any]:
+    """A full record as `register_students` takes it (`check_record`'s fields). `with_id=False`: no
+    document of their own (type 其他), a guardian's ID number instead."""
+    row: dict[str, Any] = {
+        "student_number": f"{klass}{seat:02d}", "name": cn_name(seat), "gender": gender,
+        "birth_date": born.isoformat(), "id_type": "1",
         "national_id": national_id(born, gender, seq=seat + int(klass[-2:]) * 100 % 400),
-        "birth_date": born.isoformat(), "college_code": klass[4:6], "class_code": klass,
+        "ethnicity": "01", "entry_month": f"{klass[:4]}-09", "class_code": klass,
     }
+    if not with_id:
+        row.update(id_type="9", national_id=None, guardian1_name="家长",
+                   guardian1_id_number=national_id(date(1975, 1, 1), "1", seq=seat))
+    return row
 
 
 def clearance_completed(student_number: str, event_id: str, outcome: str = "graduated",

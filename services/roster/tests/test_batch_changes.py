@@ -21,7 +21,7 @@ from services.common.sheets import ERROR_SHEET, export
 from services.roster import batch_changes, handlers, settings
 from services.roster.adapters.orm import PendingGraduation, StatusChange, Student
 from services.roster.domain import status as st
-from services.roster.tests.factories import student
+from services.roster.tests.factories import cn_name, student
 
 SYSTEM = system_caller("test")
 ACADEMIC = Caller("1000003", "1000003", "academic_affairs", Scope("institution"))
@@ -40,8 +40,9 @@ def db(migrated_db: Any) -> Database:
     database = migrated_db("roster")
     handlers.upsert_org_units(database, SYSTEM, [
         {"code": "01", "name": "计算机学院", "kind": "college"},
-        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "01"},
-        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "01"},
+        {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"},
+        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
+        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
     handlers.register_students(database, SYSTEM, [student(i) for i in range(1, 7)] + [student(1, klass="2023010102")])
     return database
@@ -95,9 +96,9 @@ def by_cell(result: dict[str, Any]) -> dict[tuple[int, str], str]:
 
 
 GOOD = (
-    [A1, "学生01", "毕业", date(2027, 6, 30), "修完学分", "教务〔2027〕12号"],
-    [A2, "学生02", "suspend", "2027-03-01", "因病休学", "医院证明"],
-    [B1, "学生01", "退学", "2027-03-02", "本人申请", "退学申请书"],
+    [A1, "学生零一", "毕业", date(2027, 6, 30), "修完学分", "教务〔2027〕12号"],
+    [A2, "学生零二", "suspend", "2027-03-01", "因病休学", "医院证明"],
+    [B1, "学生零一", "退学", "2027-03-02", "本人申请", "退学申请书"],
 )
 
 
@@ -110,7 +111,7 @@ def test_good_sheet_previews_without_changing_anything_then_applies(db: Database
     assert preview["ok"] and preview["errors"] == [] and preview["annotated"] is None
     assert preview["count"] == 3
     assert preview["rows"][0] == {
-        "row": 2, "student_number": A1, "name": "学生01", "kind": "graduate", "kind_label": "毕业",
+        "row": 2, "student_number": A1, "name": "学生零一", "kind": "graduate", "kind_label": "毕业",
         "from_status": "enrolled", "from_label": "在读", "to_status": "graduated", "to_label": "毕业",
         "effective_on": "2027-06-30", "reason": "修完学分", "evidence": "教务〔2027〕12号",
     }
@@ -151,14 +152,14 @@ def test_sheet_with_errors_is_marked_cell_by_cell_and_changes_nothing(db: Databa
     content = sheet(
         ["202399999999", "无名", "毕业", "2027-06-30", "修完学分", "文号1"],   # 2 unknown number
         [A1, "张冠李戴", "毕业", "2027-06-30", "修完学分", "文号1"],          # 3 name mismatch
-        [A2, "学生02", "返校", "2027-06-30", "返校", "文号1"],                # 4 not from 在读
-        [B1, "学生01", "毕业", "2027-06-30", "修完学分", "文号1"],            # 5 outside the scope
-        [A3, "学生03", "毕业", "2027-06-30", "修完学分", "文号1"],            # 6 repeated below
-        [A4, "学生04", "毕业", "2027-13-01", "修完学分", "文号1"],            # 7 bad date
-        [A3, "学生03", "结业", "2027-06-30", "未修完", "文号2"],              # 8 repeat of row 6
-        [A5, "学生05", "休学", "2027-06-30", "", ""],                         # 9 role, required reason
-        [A6, "学生06", "毕业", "2027-06-30", "修完学分", ""],                 # 10 no evidence
-        [A4, "学生04", "升天", "2027-06-30", "x", "y"],                       # 11 unknown kind, repeat of 7
+        [A2, "学生零二", "返校", "2027-06-30", "返校", "文号1"],                # 4 not from 在读
+        [B1, "学生零一", "毕业", "2027-06-30", "修完学分", "文号1"],            # 5 outside the scope
+        [A3, "学生零三", "毕业", "2027-06-30", "修完学分", "文号1"],            # 6 repeated below
+        [A4, "学生零四", "毕业", "2027-13-01", "修完学分", "文号1"],            # 7 bad date
+        [A3, "学生零三", "结业", "2027-06-30", "未修完", "文号2"],              # 8 repeat of row 6
+        [A5, "学生零五", "休学", "2027-06-30", "", ""],                         # 9 role, required reason
+        [A6, "学生零六", "毕业", "2027-06-30", "修完学分", ""],                 # 10 no evidence
+        [A4, "学生零四", "升天", "2027-06-30", "x", "y"],                       # 11 unknown kind, repeat of 7
     )
     before = footprint(db)
     preview = batch_changes.preview_status_batch(db, COUNSELOR, content)
@@ -166,7 +167,7 @@ def test_sheet_with_errors_is_marked_cell_by_cell_and_changes_nothing(db: Databa
     assert not preview["ok"]
     assert cells == {
         (2, "A"): "学生 202399999999 不在您的数据权限范围内",  # a counselor cannot probe which numbers exist
-        (3, "B"): "姓名与学籍记录不一致（学籍中为“学生01”）",
+        (3, "B"): "姓名与学籍记录不一致（学籍中为“学生零一”）",
         (4, "C"): "学籍状态为“在读”，不能办理返校（仅限：疑似辍学、辍学）",
         (5, "A"): f"学生 {B1} 不在您的数据权限范围内",
         (6, "A"): "学号在表中重复（第 8 行）",
@@ -184,7 +185,7 @@ def test_sheet_with_errors_is_marked_cell_by_cell_and_changes_nothing(db: Databa
 
     wb = load_workbook(io.BytesIO(base64.b64decode(preview["annotated"])))
     data = wb.worksheets[0]
-    assert data["B3"].fill.fgColor.rgb.endswith("FFC7CE") and "学生01" in data["B3"].comment.text
+    assert data["B3"].fill.fgColor.rgb.endswith("FFC7CE") and "学生零一" in data["B3"].comment.text
     assert data["B2"].comment is None
     assert [r[0] for r in wb[ERROR_SHEET].iter_rows(min_row=2, values_only=True)] == \
         [2, 3, 4, 5, 6, 7, 7, 8, 9, 9, 10, 11, 11]
@@ -197,8 +198,8 @@ def test_sheet_with_errors_is_marked_cell_by_cell_and_changes_nothing(db: Databa
 
 def test_a_counselor_graduates_students_of_their_classes(db: Database) -> None:
     result = batch_changes.apply_status_batch(db, COUNSELOR, sheet(
-        [A1, "学生01", "毕业", "2027-06-30", "修完学分", "文号"],
-        [A2, "学生02", "肄业", "2027-06-30", "学分不足", "文号"]))
+        [A1, "学生零一", "毕业", "2027-06-30", "修完学分", "文号"],
+        [A2, "学生零二", "肄业", "2027-06-30", "学分不足", "文号"]))
     assert result["ok"]
     assert (status_of(db, A1), status_of(db, A2)) == (st.GRADUATED, st.ATTENDANCE)
 
@@ -219,20 +220,20 @@ def test_a_reapplied_sheet_fails_cleanly(db: Database) -> None:
 def test_formula_looking_cells_are_kept_as_text_never_evaluated(db: Database) -> None:
     # The operator's real formulas: their text is never computed (no cached value → an empty cell).
     typed = batch_changes.preview_status_batch(db, ACADEMIC, sheet(
-        [A1, "学生01", "毕业", "2027-06-30", "=1+1", '=HYPERLINK("http://x","y")']))
+        [A1, "学生零一", "毕业", "2027-06-30", "=1+1", '=HYPERLINK("http://x","y")']))
     assert by_cell(typed) == {(2, "E"): "异动原因不能为空", (2, "F"): "毕业须有证明材料：上传附件或填写文号"}
 
     # Text that only looks like a formula is taken literally and goes back escaped in the annotated copy.
     bad = batch_changes.preview_status_batch(db, ACADEMIC, exported(
         {"student_number": A1, "name": "=A1", "kind": "毕业", "effective_on": "2027-06-30",
          "reason": "=1+1", "evidence": "@SUM(1)"}))
-    assert by_cell(bad) == {(2, "B"): "姓名与学籍记录不一致（学籍中为“学生01”）"}
+    assert by_cell(bad) == {(2, "B"): "姓名与学籍记录不一致（学籍中为“学生零一”）"}
     data = load_workbook(io.BytesIO(base64.b64decode(bad["annotated"]))).worksheets[0]
     assert [(data[c].value.lstrip("'"), data[c].data_type) for c in ("B2", "E2", "F2")] == [
         ("=A1", "s"), ("=1+1", "s"), ("@SUM(1)", "s")]  # text, not formulas
 
     good = batch_changes.apply_status_batch(db, ACADEMIC, exported(
-        {"student_number": A1, "name": "学生01", "kind": "毕业", "effective_on": "2027-06-30",
+        {"student_number": A1, "name": "学生零一", "kind": "毕业", "effective_on": "2027-06-30",
          "reason": "=1+1", "evidence": "@SUM(1)"}))
     assert good["ok"]
     with db.reading() as s:
@@ -243,8 +244,8 @@ def test_formula_looking_cells_are_kept_as_text_never_evaluated(db: Database) ->
 def test_kinds_needing_the_authoritys_approval_are_refused_in_a_sheet_except_for_the_authority(
         db: Database) -> None:
     settings.save_setting(db, REGISTRAR, "authority_approval_kinds", ["suspend"])
-    content = sheet([A1, "学生01", "休学", "2027-03-01", "因病休学", "医院证明"],
-                    [A2, "学生02", "毕业", "2027-06-30", "修完学分", "文号"])
+    content = sheet([A1, "学生零一", "休学", "2027-03-01", "因病休学", "医院证明"],
+                    [A2, "学生零二", "毕业", "2027-06-30", "修完学分", "文号"])
     refused = batch_changes.apply_status_batch(db, ACADEMIC, content)
     assert by_cell(refused) == {
         (2, "C"): "休学须经学籍主管部门审批，不能批量办理；请通过异动办理表单逐个提交申请"}
@@ -284,8 +285,8 @@ def test_only_roles_that_apply_changes_may_use_batches(db: Database) -> None:
 def test_students_are_loaded_in_one_query_per_chunk_not_per_row(db: Database,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch_changes, "CHUNK", 2)  # 6 students → 3 IN queries, flushes mid-publish
-    rows = [[n, "学生0" + n[-1], "毕业", "2027-06-30", "修完学分", "文号"] for n in (A1, A2, A3, A4, A5)]
-    rows.append([B1, "学生01", "毕业", "2027-06-30", "修完学分", "文号"])
+    rows = [[n, cn_name(int(n[-2:])), "毕业", "2027-06-30", "修完学分", "文号"] for n in (A1, A2, A3, A4, A5)]
+    rows.append([B1, "学生零一", "毕业", "2027-06-30", "修完学分", "文号"])
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -311,8 +312,8 @@ def _raw(*rows: list[Any]) -> bytes:
 
 def test_read_sheet_accepts_excel_dates_labels_and_codes() -> None:
     checked = batch_changes.read_sheet(_raw(
-        [A1, "学生01", "graduate", datetime(2027, 6, 30), "r", "e"],
-        [A2, "学生02", " 毕业 ", "2027-06-30", "r", ""]), "academic_affairs")
+        [A1, "学生零一", "graduate", datetime(2027, 6, 30), "r", "e"],
+        [A2, "学生零二", " 毕业 ", "2027-06-30", "r", ""]), "academic_affairs")
     assert checked.errors == []
     assert [(r.kind.code if r.kind else None, r.day) for r in checked.rows] == \
         [("graduate", date(2027, 6, 30)), ("graduate", date(2027, 6, 30))]
@@ -321,7 +322,7 @@ def test_read_sheet_accepts_excel_dates_labels_and_codes() -> None:
 @pytest.mark.parametrize("value", ["2027/06/30", "20270630", "2027-6-30", "明天", "2027-02-30",
                                    datetime(2027, 6, 30, 10, 0)])
 def test_read_sheet_rejects_other_dates(value: Any) -> None:
-    checked = batch_changes.read_sheet(_raw([A1, "学生01", "毕业", value, "r", "e"]), "academic_affairs")
+    checked = batch_changes.read_sheet(_raw([A1, "学生零一", "毕业", value, "r", "e"]), "academic_affairs")
     assert [(e.column, e.message) for e in checked.errors] == [("D", "生效日期应为 YYYY-MM-DD 格式的日期")]
 
 

@@ -399,7 +399,7 @@ def test_absence_import_is_checked_cell_by_cell_all_or_nothing(school: Database)
     assert headers == ["学号", "姓名", "缺勤日期", "是否请假", "是否联系上", "备注"]
 
     bad = absence_sheet([
-        {"student_number": a, "name": "学生01", "day": "2026-09-21", "excused": "否", "reachable": "否"},
+        {"student_number": a, "name": "学生零一", "day": "2026-09-21", "excused": "否", "reachable": "否"},
         {"student_number": b, "name": "别人", "day": "2026-09-21"},
         {"student_number": theirs, "day": "2026-09-21"},
         {"student_number": a, "day": "2026-9-31", "excused": "也许"},
@@ -415,7 +415,7 @@ def test_absence_import_is_checked_cell_by_cell_all_or_nothing(school: Database)
     assert [r[0].value for r in annotated[ERROR_SHEET].iter_rows(min_row=2)] == [3, 4, 5, 5, 6]
 
     good = absence_sheet([
-        {"student_number": a, "name": "学生01", "day": D("2026-09-21"), "excused": "否", "reachable": "否"},
+        {"student_number": a, "name": "学生零一", "day": D("2026-09-21"), "excused": "否", "reachable": "否"},
         {"student_number": b, "day": "2026-09-21", "excused": "是", "note": "病假"},
     ])
     assert jobs.import_absences(school, COUNSELOR, good)["created"] == 2

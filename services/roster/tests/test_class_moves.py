@@ -29,13 +29,13 @@ from services.common.events import StudentClassChanged
 from services.common.models import AuditEntry, OutboxMessage
 from services.common.testing import caller
 from services.roster import class_moves, handlers
-from services.roster.adapters.orm import ClassMove, Student
+from services.roster.adapters.orm import ClassMove, OrgUnit, Student
 from services.roster.domain import class_moves as rules
 from services.roster.domain import status as st
 from services.roster.tests.factories import student
 
-# College 01: counselor A holds classes 01 and 02, counselor B class 03. College 02: one class.
-A1, A2, B3, MATH = "2023010101", "2023010102", "2023010103", "2023020101"
+# College 01: counselor A holds classes 01 and 02, counselor B class 01 of major 02. College 02: one class.
+A1, A2, B3, MATH = "2023010101", "2023010102", "2023010201", "2023020101"
 ORPHAN = "2023090101"  # a class whose major is missing from the org tree
 COUNSELOR_A = caller(COUNSELOR, "classes", A1, A2)
 COUNSELOR_B = caller(COUNSELOR, "classes", B3)
@@ -139,8 +139,9 @@ def db(migrated_db: Any) -> Database:
         {"code": "02", "name": "数学学院", "kind": "college"},
         {"code": "0201", "name": "数学与应用数学", "kind": "major", "parent_code": "02"},
         {"code": MATH, "name": "数学2301", "kind": "class", "parent_code": "0201"},
-        {"code": ORPHAN, "name": "无主班级", "kind": "class", "parent_code": "0901"},
     ])
+    with database.transaction() as s:  # data from before the org tree was checked: saving it is refused now
+        s.add(OrgUnit(code=ORPHAN, name="无主班级", kind="class", parent_code="0901"))
     handlers.register_students(database, SYS, [student(1), student(2), student(1, klass=MATH, gender="2")])
     return database
 

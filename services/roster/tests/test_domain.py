@@ -16,9 +16,8 @@ from services.roster.domain.students import (
     check_national_id,
     check_student_number,
     mask_national_id,
-    parse_new_student,
 )
-from services.roster.tests.factories import clearance_completed, clearance_revoked, national_id, student
+from services.roster.tests.factories import clearance_completed, clearance_revoked, national_id
 
 EID = "8c3f5b7e-2a4d-4c1e-9a77-0d6f3c2b1a90"
 
@@ -78,16 +77,6 @@ def test_unknown_birthplace_is_a_warning_not_an_error(area: str) -> None:
 def test_mask_keeps_ends() -> None:
     assert mask_national_id("110101200501010019") == "110101********0019"
     assert mask_national_id(None) is None
-
-
-def test_parse_new_student_fills_birth_date_from_id() -> None:
-    row = student(5)
-    row.pop("birth_date")
-    parsed = parse_new_student(row)
-    assert parsed.birth_date == date(2005, 3, 14)
-    with pytest.raises(RecordError) as err:
-        parse_new_student({**row, "name": " "})
-    assert err.value.field == "name"
 
 
 def test_clearance_bodies_parse_exactly_as_the_contract_says() -> None:

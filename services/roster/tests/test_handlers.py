@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from services.common.audit import verify_chain
 from services.common.caller import Caller, Scope, system_caller
 from services.common.db import Database
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.models import AuditEntry, OutboxMessage
-from services.roster import clearance, handlers
+from services.roster import clearance, handlers, problems
 from services.roster.adapters.orm import ClearanceEvent, Student
-from services.roster.tests.factories import clearance_completed, clearance_revoked, student
+from services.roster.tests.factories import clearance_completed, clearance_revoked, national_id, student
 
 SYSTEM = system_caller("test")
 REGISTRAR = Caller("1000001", "1000001", "student_affairs", Scope("institution"))
@@ -27,6 +29,7 @@ def db(migrated_db: Any) -> Database:
     database = migrated_db("roster")
     handlers.upsert_org_units(database, SYSTEM, [
         {"code": "01", "name": "计算机学院", "kind": "college"},
+        {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"},
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
         {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
@@ -60,16 +63,79 @@ def test_registration_publishes_one_event_per_new_student(db: Database) -> None:
     assert registered[0]["payload"]["student_number"] == "202301010101"
     assert registered[0]["payload"]["left"] is False
     again = handlers.register_students(db, SYSTEM, [student(1)])
-    assert again == {"registered": 0, "existing": 1}
+    assert (again["registered"], again["existing"]) == (0, 1)
     assert len(events(db, "student.registered")) == 6
+
+
+def test_registration_stores_the_full_record_and_audits_it_in_the_chain(db: Database) -> None:
+    row = {**student(7), "political_status": "中国共产主义青年团团员", "native_place": "110101",
+           "phone": "138 0013 8000", "level": "本科"}
+    assert handlers.register_students(db, SYSTEM, [row])["registered"] == 1
+    with db.reading() as s:
+        stored = s.get(Student, "202301010107")
+        assert stored is not None
+        assert (stored.ethnicity, stored.id_type, stored.political_status, stored.level, stored.phone,
+                stored.entry_month, stored.major_code) == ("01", "1", "03", "3", "13800138000", "2023-09", "0101")
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "student.register",
+                                                   AuditEntry.target == "202301010107")).one()
+        assert json.loads(entry.after or "{}")["political_status"] == "03"
+        assert verify_chain(s).ok
 
 
 def test_registration_is_all_or_nothing(db: Database) -> None:
     bad = {**student(9), "national_id": "110101200503140031"}
-    with pytest.raises(Invalid, match="第2行 national_id"):
+    with pytest.raises(Invalid, match="第2行 身份证件号：") as err:
         handlers.register_students(db, SYSTEM, [student(8), bad])
+    assert err.value.field == "national_id"
     with pytest.raises(NotFound):
         handlers.get_student(db, SYSTEM, "202301010108")
+
+
+def test_registration_checks_every_row_like_the_import(db: Database) -> None:
+    """The record's rules (required fields, code tables, R6, org tree, repeats) on every row at once."""
+    rows = [
+        {**student(8), "ethnicity": ""},  # required
+        {**student(9), "ethnicity": "火星族"},  # code table
+        {**student(10), "student_number": "202301020110"},  # R6: not of the class
+        student(1, klass="2023010199"),  # no such class
+        student(11), {**student(12), "national_id": student(11)["national_id"]},  # the same ID twice
+    ]
+    with pytest.raises(Invalid) as err:
+        handlers.register_students(db, SYSTEM, rows)
+    message = str(err.value.args[0])
+    for expected in ("第1行 民族：民族不能为空", "第2行 民族：民族“火星族”不在代码表中", "第3行 学号：",
+                     "第4行 班号：班级 2023010199 不存在", "第5行 身份证件号：", "第6行 身份证件号："):
+        assert expected in message
+    with db.reading() as s:
+        assert s.get(Student, "202301010111") is None
+    with pytest.raises(Invalid, match="对象列表"):
+        handlers.register_students(db, SYSTEM, ["202301010111"])  # type: ignore[list-item]
+
+
+def test_registration_refuses_a_registered_number_with_other_data_and_a_taken_id(db: Database) -> None:
+    with pytest.raises(Invalid, match="第1行 学号：学号已存在且信息不同"):
+        handlers.register_students(db, SYSTEM, [{**student(1), "ethnicity": "03"}])
+    taken = {**student(8), "national_id": student(2)["national_id"]}
+    with pytest.raises(Invalid, match="202301010102"):
+        handlers.register_students(db, SYSTEM, [taken])
+    assert len(events(db, "student.registered")) == 6
+
+
+def test_registration_records_a_suspected_duplicate_without_an_id_number(db: Database) -> None:
+    """R14 on this entry path too: no ID number, and the name, gender and birth date of someone registered."""
+    result = handlers.register_students(db, SYSTEM, [{**student(8, with_id=False), "name": student(1)["name"]}])
+    assert result["registered"] == 1
+    found = problems.list_problems(db, REGISTRAR)
+    assert [[x["student_number"] for x in p["students"]] for p in found] == [["202301010101", "202301010108"]]
+
+
+def test_an_unknown_birthplace_is_a_warning_and_the_student_is_registered(db: Database) -> None:
+    born = date(2005, 3, 14)
+    row = {**student(8), "national_id": national_id(born, "1", area="330383")}  # 龙港市 (2019), newer than 2005
+    result = handlers.register_students(db, SYSTEM, [row])
+    assert result["registered"] == 1
+    assert [(w["row"], w["field"]) for w in result["warnings"]] == [(1, "national_id")]
+    assert "出生地" in result["warnings"][0]["message"]
 
 
 def test_only_registrars_register(db: Database) -> None:
@@ -84,7 +150,7 @@ def test_search_is_limited_to_the_callers_scope(db: Database) -> None:
     assert {i["class_code"] for i in mine["items"]} == {"2023010101"}
     page = handlers.search_students(db, REGISTRAR, "2023010101", 2, 2)
     assert [i["student_number"] for i in page["items"]] == ["202301010103", "202301010104"]
-    assert handlers.search_students(db, REGISTRAR, "学生05", 1, 20)["total"] == 1
+    assert handlers.search_students(db, REGISTRAR, "学生零五", 1, 20)["total"] == 1
     with pytest.raises(Invalid):
         handlers.search_students(db, REGISTRAR, "", 0, 20)
 
@@ -96,22 +162,22 @@ def test_search_pages_each_kind_of_query_as_one_ordered_list(db: Database, monke
         return [i["student_number"] for i in handlers.search_students(db, caller, q, page, per_page)["items"]]
 
     everyone = ["202301010101", "202301010102", "202301010103", "202301010104", "202301010105", "202301010201"]
-    assert numbers("学生0", 1, 4) + numbers("学生0", 2, 4) == everyone
-    assert numbers("学生0", 3, 2) == everyone[4:] and numbers("学生0", 4, 2) == []
-    assert numbers("学生01") == ["202301010101", "202301010201"]
-    assert numbers("学生_1") == ["202301010101", "202301010201"]  # LIKE wildcards keep their meaning
+    assert numbers("学生零", 1, 4) + numbers("学生零", 2, 4) == everyone
+    assert numbers("学生零", 3, 2) == everyone[4:] and numbers("学生零", 4, 2) == []
+    assert numbers("学生零一") == ["202301010101", "202301010201"]
+    assert numbers("学生_一") == ["202301010101", "202301010201"]  # LIKE wildcards keep their meaning
     assert numbers("2023010") == everyone and numbers("2023010102") == ["202301010201"]
     assert numbers("20230101019") == [] and numbers("9") == [] and numbers("202301010105") == ["202301010105"]
     with db.reading() as s:
         national_id = s.get(Student, "202301010103").national_id  # type: ignore[union-attr]
     assert numbers(national_id) == ["202301010103"]
-    assert numbers("学生0", 1, 20, COUNSELOR) == everyone[:5]
+    assert numbers("学生零", 1, 20, COUNSELOR) == everyone[:5]
     # a huge result is counted up to the cap and says so; its pages are still all there
     monkeypatch.setattr(handlers, "SEARCH_COUNT_CAP", 3)
     capped = handlers.search_students(db, REGISTRAR, "学生", 1, 4)
     assert (capped["total"], capped["total_capped"], len(capped["items"])) == (3, True, 4)
     assert numbers("学生", 2, 4) == everyone[4:]
-    exact = handlers.search_students(db, REGISTRAR, "学生05", 1, 4)
+    exact = handlers.search_students(db, REGISTRAR, "学生零五", 1, 4)
     assert (exact["total"], exact["total_capped"]) == (1, False)
 
 

@@ -22,20 +22,13 @@ from services.common.testing import drop_audit_guard
 from services.roster import codes, handlers, importing, problems, statistics
 from services.roster.adapters.orm import ProblemRecord, StatusChange, Student
 from services.roster.domain.codes import CodeBook
-from services.roster.tests.factories import national_id
+from services.roster.tests.factories import cn_name, national_id
 
 SYSTEM = system_caller("test")
 REGISTRAR = Caller("1000001", "1000001", "student_affairs", Scope("institution"))
 IT = Caller("1000002", "1000002", "it_centre", Scope("institution"))
 COUNSELOR = Caller("1000004", "1000004", "counselor", Scope("classes", ("2023010101",)))
 BORN = date(2005, 3, 14)
-DIGITS = "零一二三四五六七八九"
-
-
-def cn_name(seat: int) -> str:
-    return "学生" + "".join(DIGITS[int(d)] for d in f"{seat:02d}")
-
-
 @pytest.fixture
 def db(migrated_db: Any) -> Database:
     database = migrated_db("roster")
@@ -229,8 +222,8 @@ def test_suspected_duplicates_listed_and_merged(db: Database) -> None:
 def test_scan_finds_duplicates_registered_by_other_paths(db: Database) -> None:
     from services.roster.tests.factories import student
 
-    handlers.register_students(db, SYSTEM, [{**student(1), "national_id": None},
-                                            {**student(2), "name": "学生01", "national_id": None}])
+    # registration marks a record without an ID number like someone registered; not the other way round
+    handlers.register_students(db, SYSTEM, [student(1, with_id=False), {**student(2), "name": cn_name(1)}])
     assert problems.scan(db, REGISTRAR)["found"] == 1
     problem = problems.list_problems(db, REGISTRAR)[0]
     problems.dismiss(db, REGISTRAR, problem["id"], "双胞胎，不是重复")

@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from services.common.audit import verify_chain
 from services.common.caller import Caller, Scope, system_caller
 from services.common.db import Database
-from services.common.errors import Forbidden, Invalid
+from services.common.errors import Conflict, Forbidden, Invalid
 from services.common.models import AuditEntry, OutboxMessage
 from services.roster import handlers, number_mapping
 from services.roster.adapters.orm import Absence, NumberChange, StatusChange, Student
 from services.roster.domain import number_mapping as nm
 from services.roster.domain.record import check_record
-from services.roster.domain.students import RecordError, is_provisional, parse_new_student
+from services.roster.domain.students import is_provisional
 from services.roster.tests.factories import student
 from services.roster.tests.test_record import BOOK, TODAY
 from services.roster.tests.test_record import row as record_row
@@ -45,7 +45,7 @@ def provisional(seat: int, klass: str = "2023010101") -> dict[str, Any]:
 
 # ---- domain ---------------------------------------------------------------------------------------
 
-def holder(number: str, exam_number: str | None, name: str = "学生01", klass: str = "2023010101") -> nm.Holder:
+def holder(number: str, exam_number: str | None, name: str = "学生零一", klass: str = "2023010101") -> nm.Holder:
     return nm.Holder(number, exam_number, name, klass[4:6], klass)
 
 
@@ -57,16 +57,20 @@ def test_provisional_number_is_the_exam_number() -> None:
 
 
 def test_register_takes_a_provisional_number_and_still_checks_the_class() -> None:
-    parsed = parse_new_student(provisional(1))
-    assert parsed.student_number == parsed.exam_number == exam(1)
-    with pytest.raises(RecordError):
-        parse_new_student({**provisional(1), "college_code": "02"})
-    with pytest.raises(RecordError):  # without the 考生号 the number must follow R6
-        parse_new_student({**provisional(1), "exam_number": ""})
+    check = check_record(provisional(1), BOOK, today=TODAY, classes={"2023010101": "0101"})
+    assert check.ok, check.errors
+    assert check.values["student_number"] == check.values["exam_number"] == exam(1)
+    assert check.values["college_code"] == "01"  # from the class
+    unknown = check_record({**provisional(1), "class_code": "2023020101"}, BOOK, today=TODAY,
+                           classes={"2023010101": "0101"})
+    assert [e.field for e in unknown.errors] == ["class_code"]
+    # without the 考生号 the number must follow R6
+    assert [e.field for e in check_record({**provisional(1), "exam_number": ""}, BOOK, today=TODAY).errors] == [
+        "student_number"]
 
 
 def test_cell_problems_mark_blanks_shapes_and_both_rows_of_a_repeat() -> None:
-    rows = [nm.MappingRow(2, exam(1), "202301010101", "学生01"), nm.MappingRow(3, "12ab", "", "学生02"),
+    rows = [nm.MappingRow(2, exam(1), "202301010101", "学生零一"), nm.MappingRow(3, "12ab", "", "学生零二"),
             nm.MappingRow(4, exam(4), "202301010101", "")]
     found = {(p.excel_row, p.key, p.message) for p in nm.cell_problems(rows)}
     assert found == {
@@ -76,7 +80,7 @@ def test_cell_problems_mark_blanks_shapes_and_both_rows_of_a_repeat() -> None:
 
 
 def test_register_problems() -> None:
-    row = nm.MappingRow(2, exam(1), "202301010101", "学生01")
+    row = nm.MappingRow(2, exam(1), "202301010101", "学生零一")
     assert nm.register_problems(row, holder(exam(1), exam(1)), None) == (nm.CHANGE, [])
     outcome, problems = nm.register_problems(row, None, None)
     assert [p.message for p in problems] == [f"考生号 {exam(1)} 没有对应的学生"]
@@ -85,7 +89,7 @@ def test_register_problems() -> None:
     assert nm.register_problems(row, holder("202301010101", exam(1)), None) == (nm.UNCHANGED, [])
     _, problems = nm.register_problems(row, holder("202301010199", exam(1)), None)
     assert "已换发学号 202301010199" in problems[0].message
-    wrong_class = nm.MappingRow(2, exam(1), "202301010201", "学生01")
+    wrong_class = nm.MappingRow(2, exam(1), "202301010201", "学生零一")
     _, problems = nm.register_problems(wrong_class, holder(exam(1), exam(1)), None)
     assert problems[0].key == "new_number" and "班级" in problems[0].message
     _, problems = nm.register_problems(row, holder(exam(1), exam(1)), holder("202301010101", None, "王五"))
@@ -115,8 +119,9 @@ def db(migrated_db: Any) -> Database:
     database = migrated_db("roster")
     handlers.upsert_org_units(database, SYSTEM, [
         {"code": "01", "name": "计算机学院", "kind": "college"},
-        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "01"},
-        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "01"},
+        {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"},
+        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
+        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
     handlers.register_students(database, SYSTEM, [provisional(1), provisional(2), provisional(3),
                                                    student(9)])  # 202301010109 has its number already
@@ -139,7 +144,7 @@ def sheet(*rows: list[Any]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-GOOD = sheet([exam(1), "202301010101", "学生01"], [exam(2), "202301010102", "学生02"])
+GOOD = sheet([exam(1), "202301010101", "学生零一"], [exam(2), "202301010102", "学生零二"])
 
 
 def numbers(db: Database) -> set[str]:
@@ -180,7 +185,7 @@ def test_apply_renames_everywhere_records_audits_and_publishes(db: Database) -> 
     assert numbers(db) == {"202301010101", "202301010102", exam(3), "202301010109"}
     with db.reading() as s:
         renamed = s.get(Student, "202301010101")
-        assert renamed.national_id == national_id and renamed.exam_number == exam(1) and renamed.name == "学生01"
+        assert renamed.national_id == national_id and renamed.exam_number == exam(1) and renamed.name == "学生零一"
         assert s.scalar(select(Absence.student_number)) == "202301010101"
         assert s.scalar(select(StatusChange.student_number)) == "202301010101"
         changes = s.scalars(select(NumberChange).order_by(NumberChange.id)).all()
@@ -207,8 +212,8 @@ def test_apply_renames_everywhere_records_audits_and_publishes(db: Database) -> 
 
 
 def test_one_bad_row_changes_nothing_and_comes_back_annotated(db: Database) -> None:
-    bad = sheet([exam(1), "202301010101", "学生01"], [exam(2), "202301010109", "学生02"],  # number taken
-                [exam(3), "202301010203", "学生03"], ["23110101159999", "202301010104", "某某"])
+    bad = sheet([exam(1), "202301010101", "学生零一"], [exam(2), "202301010109", "学生零二"],  # number taken
+                [exam(3), "202301010203", "学生零三"], ["23110101159999", "202301010104", "某某"])
     result = number_mapping.apply_number_mapping(db, ACADEMIC, bad, "教务〔2026〕12号")
     assert not result["ok"] and result["error_rows"] == 3
     assert {(e["row"], e["column"]) for e in result["errors"]} == {(3, "B"), (4, "B"), (5, "A")}
@@ -216,7 +221,40 @@ def test_one_bad_row_changes_nothing_and_comes_back_annotated(db: Database) -> N
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(NumberChange)) == 0
     data = load_workbook(io.BytesIO(base64.b64decode(result["annotated"]))).worksheets[0]
-    assert "已被学生09" in data["B3"].comment.text and data["B2"].comment is None
+    assert "已被学生零九" in data["B3"].comment.text and data["B2"].comment is None
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])  # SQLite runs one writer at a time: no such race
+def test_two_batches_giving_the_same_number_at_once_the_second_is_refused_cleanly(
+        db: Database, db_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch B is checked (the new number is free, nothing to lock), then batch A gives that number to
+    another student and commits, then B writes: a clean Conflict naming the number, nothing of B kept."""
+    first = sheet([exam(1), "202301010101", "学生零一"])
+    second = sheet([exam(2), "202301010101", "学生零二"])
+    real_check = number_mapping.check
+    interleaved: list[dict[str, Any]] = []
+
+    def check_then_let_the_other_batch_commit(s: Any, rows: Any, *, lock: bool) -> Any:
+        found = real_check(s, rows, lock=lock)
+        if lock and not interleaved:
+            monkeypatch.setattr(number_mapping, "check", real_check)
+            interleaved.append(number_mapping.apply_number_mapping(db, ACADEMIC, first, "教务〔2026〕12号"))
+        return found
+
+    monkeypatch.setattr(number_mapping, "check", check_then_let_the_other_batch_commit)
+    with pytest.raises(Conflict) as err:
+        number_mapping.apply_number_mapping(db, ACADEMIC, second, "教务〔2026〕13号")
+    assert err.value.args[0].startswith("新学号 202301010101 已被占用，请刷新后重试")
+    assert err.value.field == "new_number"
+    assert interleaved[0]["ok"] and interleaved[0]["changes"] == 1
+    assert numbers(db) == {"202301010101", exam(2), exam(3), "202301010109"}
+    with db.reading() as s:
+        assert s.scalar(select(Student.name).where(Student.student_number == "202301010101")) == "学生零一"
+        assert [c.old_number for c in s.scalars(select(NumberChange))] == [exam(1)]
+        assert s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action == "student.renumber")) == 1
+        assert verify_chain(s).ok
+    assert [(e["old_number"], e["new_number"]) for e in events(db)] == [(exam(1), "202301010101")]
 
 
 def test_reason_is_required_and_a_counselor_outside_scope_is_refused(db: Database) -> None:

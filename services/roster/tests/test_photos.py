@@ -101,10 +101,11 @@ def db(migrated_db: Any) -> Database:
     database = migrated_db("roster")
     handlers.upsert_org_units(database, SYSTEM, [
         {"code": "01", "name": "计算机学院", "kind": "college"},
-        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "01"},
-        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "01"},
+        {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"},
+        {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
+        {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
-    handlers.register_students(database, SYSTEM, [student(1), student(2), {**student(3), "national_id": ""},
+    handlers.register_students(database, SYSTEM, [student(1), student(2), student(3, with_id=False),
                                                   student(1, klass="2023010102")])
     return database
 
@@ -158,22 +159,22 @@ def test_zip_import_all_or_nothing_then_valid_only(db: Database) -> None:
     good = jpeg(quality=80)
     files = {
         f"{student(1)['national_id']}.jpg": good,
-        "10001_2023010101_学生03.jpg": good,
+        "10001_2023010101_学生零三.jpg": good,
         f"{student(2)['national_id']}.jpg": jpeg((295, 413)),
         "随便.jpg": good,
-        "99999_2023010101_学生03.jpg": good,
+        "99999_2023010101_学生零三.jpg": good,
         f"{student(1, klass='2023010102')['national_id']}.jpg": good,  # outside the counselor's classes
     }
     result = photos.import_photos(db, COUNSELOR, make_zip(files))
     assert not result["ok"] and result["saved"] == 0 and stored(db) == {}
     by_file = {f["file"]: f for f in result["files"]}
     assert by_file[f"{student(1)['national_id']}.jpg"] == {
-        "file": f"{student(1)['national_id']}.jpg", "student_number": A1, "name": "学生01", "accepted": True,
+        "file": f"{student(1)['national_id']}.jpg", "student_number": A1, "name": "学生零一", "accepted": True,
         "reason": None}
-    assert by_file["10001_2023010101_学生03.jpg"]["student_number"] == NO_ID
+    assert by_file["10001_2023010101_学生零三.jpg"]["student_number"] == NO_ID
     assert by_file[f"{student(2)['national_id']}.jpg"]["reason"].startswith("照片尺寸须为")
     assert by_file["随便.jpg"]["reason"].startswith("文件名须为身份证件号")
-    assert "学校代码 99999" in by_file["99999_2023010101_学生03.jpg"]["reason"]
+    assert "学校代码 99999" in by_file["99999_2023010101_学生零三.jpg"]["reason"]
     outside = by_file[f"{student(1, klass='2023010102')['national_id']}.jpg"]
     assert outside["student_number"] is None and "数据权限" in outside["reason"]
 
@@ -184,7 +185,7 @@ def test_zip_import_all_or_nothing_then_valid_only(db: Database) -> None:
 
 
 def test_a_named_student_with_an_id_number_and_a_bad_archive(db: Database) -> None:
-    result = photos.import_photos(db, REGISTRAR, make_zip({"10001_2023010101_学生01.jpg": jpeg()}))
+    result = photos.import_photos(db, REGISTRAR, make_zip({"10001_2023010101_学生零一.jpg": jpeg()}))
     assert result["files"][0]["reason"] == "该生有身份证件号，照片须以身份证件号命名"
     with pytest.raises(Invalid, match="zip"):
         photos.import_photos(db, REGISTRAR, b64(b"not a zip"))

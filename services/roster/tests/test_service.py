@@ -44,7 +44,7 @@ def roster(fresh_amqp_uri: str, tmp_path: Any, container_factory: Any) -> Any:
 def test_clearance_event_graduates_and_publishes_status_change(roster: Any, fresh_amqp_uri: str) -> None:
     system = {CONTEXT_KEY: system_caller("test").to_header()}
     with entrypoint_hook(roster, "register_students", context_data=system) as register:
-        assert register([student(1)]) == {"registered": 1, "existing": 0}
+        assert register([student(1)]) == {"registered": 1, "existing": 0, "warnings": []}
 
     status_queue = Queue("test-status-changes", Exchange("roster.events", "topic", durable=True),
                          routing_key="student.status_changed", durable=False, auto_delete=True)

@@ -9,7 +9,9 @@ queue `<queue>.dead`, where `python -m services.common.deadletters` lists and re
 it. Publishing to the dead-letter queue is confirmed before the original is acked.
 
 `batch_event_handler` is the same handler for high-volume queues: the method receives a
-list of bodies and applies them in one transaction (see `BatchEventHandler`).
+list of bodies and applies them in one transaction (see `BatchEventHandler`). A message may be a
+pack (a JSON array of envelopes, `relay.packed`): a batch takes its events; a failing batch, or a
+single-event handler, re-publishes them one per message first.
 
 `raw_consumer` consumes another system's messages undecoded (`RawConsumer`), with the same retries.
 """
@@ -17,6 +19,7 @@ list of bodies and applies them in one transaction (see `BatchEventHandler`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +35,7 @@ from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
 import services.common.nameko_compat  # noqa: F401  (applies the ack fix)
+from services.common.envelope import envelopes_in
 from services.common.errors import InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,28 @@ class ReliableEventHandler(EventHandler):
                 retry_policy={"max_retries": 3},
             )
 
+    def handle_message(self, body: Any, message: Any) -> None:
+        if isinstance(body, list):  # a pack (relay.packed): here each event goes on its own
+            self._split_pack(body, message)
+            return
+        super().handle_message(body, message)
+
+    def _split_pack(self, bodies: list[Any], message: Any) -> None:
+        """Re-publish each event of a pack as its own message on this queue (confirmed), then ack
+        the pack, so each event gets its own retries and dead letter. A crash in between delivers
+        the pack again: the inbox absorbs the repeats."""
+        try:
+            with get_producer(self.amqp_uri, True, None, None, {"confirm_publish": True}) as producer:
+                for body in bodies:
+                    producer.publish(body, exchange="", routing_key=self.queue.name, serializer="json",
+                                     headers=dict(message.headers or {}), delivery_mode=2,
+                                     retry=True, retry_policy={"max_retries": 3})
+        except Exception:  # noqa: BLE001 - could not republish: let the broker redeliver the pack
+            log.exception("could not split a pack of %s events; requeueing it", len(bodies))
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
     def handle_message_processed(self, message: Any, result: Any = None,
                                  exc_info: Any = None) -> None:
         if exc_info is None:
@@ -117,6 +143,13 @@ def default_batch_size() -> int:
     return int(os.environ.get("XUEJI_BATCH_SIZE", "200"))
 
 
+def default_batch_linger() -> float:
+    return float(os.environ.get("XUEJI_BATCH_LINGER", "0.05"))
+
+
+LINGER_STEP = 0.005
+
+
 class BatchQueueConsumer(QueueConsumer):
     """A second consumer connection for batch handlers.
 
@@ -138,7 +171,8 @@ class BatchEventHandler(ReliableEventHandler):
 
     A message arriving while no batch of this handler is running starts one at once (no
     added latency when idle); messages arriving meanwhile wait and form the next batch, up
-    to `batch_size` (env `XUEJI_BATCH_SIZE`, 200). So batches grow with the load. The use
+    to `batch_size` (env `XUEJI_BATCH_SIZE`, 200), which under load waits up to
+    `XUEJI_BATCH_LINGER` (0.05 s) to fill. So batches grow with the load. The use
     case must be all-or-nothing (one transaction with every event's inbox record): if a
     batch fails, each of its messages is run again on its own, through the same counted
     retries and dead-letter queue as `event_handler`, so one bad event never holds back
@@ -152,22 +186,42 @@ class BatchEventHandler(ReliableEventHandler):
         super().__init__(source_service, event_type, **kwargs)
         self.batch_size = batch_size
         self._pending: list[tuple[Any, Any]] = []
+        self._pending_events = 0
         self._running = False
+        self._last_done = -math.inf
 
     def handle_message(self, body: Any, message: Any) -> None:
         self._pending.append((body, message))
+        self._pending_events += len(envelopes_in(body))
         if not self._running:
             self._start_batch()
 
     def _start_batch(self) -> None:
-        size = self.batch_size or default_batch_size()
-        batch, self._pending = self._pending[:size], self._pending[size:]
         self._running = True
-        self.container.spawn_managed_thread(partial(self._spawn_batch, batch),
-                                            identifier=f"{type(self).__name__}.batch")
+        self.container.spawn_managed_thread(self._gather, identifier=f"{type(self).__name__}.batch")
+
+    def _gather(self) -> None:
+        """Take the next batch. Under load (the last batch ended a moment ago) first let it fill
+        for up to `XUEJI_BATCH_LINGER` seconds: every batch costs its queries and its commit
+        whatever its size, and without the wait a busy consumer keeps running batches of a few
+        events. Idle, a message goes at once."""
+        size = self.batch_size or default_batch_size()
+        linger = default_batch_linger()
+        if time.monotonic() - self._last_done < linger:
+            until = time.monotonic() + linger
+            while self._pending_events < size and time.monotonic() < until:
+                time.sleep(LINGER_STEP)  # green under eventlet
+        # `size` counts events: a pack (a list body) counts each of its events, and is never cut.
+        taken = events = 0
+        while taken < len(self._pending) and (taken == 0 or events < size):
+            events += len(envelopes_in(self._pending[taken][0]))
+            taken += 1
+        batch, self._pending = self._pending[:taken], self._pending[taken:]
+        self._pending_events -= events
+        self._spawn_batch(batch)
 
     def _spawn_batch(self, batch: list[tuple[Any, Any]]) -> None:
-        bodies = [body for body, _ in batch]
+        bodies = [event for body, _ in batch for event in envelopes_in(body)]
         # One worker, one context: the first message's headers (caller, correlation id).
         context_data = self.unpack_message_headers(batch[0][1])
         try:
@@ -180,6 +234,7 @@ class BatchEventHandler(ReliableEventHandler):
 
     def _batch_done(self, batch: list[tuple[Any, Any]], worker_ctx: Any, result: Any = None,
                     exc_info: Any = None) -> tuple[Any, Any]:
+        self._last_done = time.monotonic()
         if exc_info is None:
             for _, message in batch:
                 self.queue_consumer.ack_message(message)
@@ -187,7 +242,10 @@ class BatchEventHandler(ReliableEventHandler):
             log.warning("batch of %s failed (%s: %s); applying its events one by one", len(batch),
                         exc_info[0].__name__, exc_info[1], extra={"fields": {"queue": self.queue.name}})
             for body, message in batch:
-                self._spawn_single(body, message)
+                if isinstance(body, list):
+                    self._split_pack(body, message)
+                else:
+                    self._spawn_single(body, message)
         self._running = False
         if self._pending:
             self._start_batch()

@@ -42,6 +42,11 @@ class Envelope(BaseModel):
         return self.model_dump(mode="json")
 
 
+def envelopes_in(body: Any) -> list[Any]:
+    """The envelopes one message carries: itself, or a pack's (a JSON array, see `relay.packed`)."""
+    return body if isinstance(body, list) else [body]
+
+
 def _check_payload(envelope: Envelope) -> Envelope:
     from services.common.events import payload_model  # the registry imports this module
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.errors import InvalidEvent
 
@@ -100,9 +100,17 @@ class OrgUnitState(Payload):
 
 class OrgUnitsChanged(Payload):
     """roster → identity (org read model: a class's college for grants and scope checks): the
-    units one `upsert_org_units` saved, each as it is after the save."""
+    units one `upsert_org_units` saved, each as it is after the save, and the codes of units
+    deleted (`delete_org_unit`; optional, so earlier v1 payloads still read)."""
 
-    units: list[OrgUnitState] = Field(min_length=1)
+    units: list[OrgUnitState] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> OrgUnitsChanged:
+        if not self.units and not self.removed:
+            raise ValueError("units or removed must name at least one unit")
+        return self
 
 
 REGISTRY: dict[tuple[str, int], type[Payload]] = {
@@ -114,6 +122,14 @@ REGISTRY: dict[tuple[str, int], type[Payload]] = {
     ("housing.bed_released", 1): BedReleased,
     ("org.units_changed", 1): OrgUnitsChanged,
 }
+
+
+# Types the outbox relay publishes several to a message (a pack: a JSON array of envelopes, see
+# `relay.packed`). Only high-volume types whose every consumer is a `batch_event_handler`: one
+# message then carries a batch's worth, and the broker and the consumers handle one message instead
+# of fifty (`services/common/tests/test_packs.py` checks every consumer). Single-event handlers still
+# accept a pack, by re-publishing its events one by one.
+PACKED_TYPES = frozenset({"student.status_changed", "housing.bed_released"})
 
 
 def payload_model(event_type: str, version: int) -> type[Payload]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.common import metrics
@@ -39,21 +39,23 @@ def first_delivery(session: Session, envelope: Envelope, consumer: str) -> bool:
 def first_deliveries(session: Session, envelopes: Sequence[Envelope], consumer: str) -> list[Envelope]:
     """`first_delivery` for a batch, with one query: the envelopes not yet applied, in order.
 
-    A repeat inside the batch counts as already applied. Records are added, not flushed:
-    they go to the database with the batch's other writes.
+    A repeat inside the batch counts as already applied. The records are written at once, in one
+    statement.
     """
     ids = [str(e.event_id) for e in envelopes]
     seen = set(session.scalars(select(InboxRecord.event_id).where(
         InboxRecord.consumer == consumer, InboxRecord.event_id.in_(ids))))
     now = datetime.now(UTC)
     fresh = []
+    records = []
     for envelope, event_id in zip(envelopes, ids, strict=True):
         if event_id in seen:
             continue
         seen.add(event_id)
-        session.add(InboxRecord(event_id=event_id, consumer=consumer, event_type=envelope.type,
-                                received_at=now))
+        records.append({"event_id": event_id, "consumer": consumer, "event_type": envelope.type, "received_at": now})
         fresh.append(envelope)
+    if records:  # one INSERT for the batch (a concurrent duplicate fails it on the primary key)
+        session.execute(insert(InboxRecord), records)
     if len(fresh) < len(envelopes):
         metrics.duplicate(consumer, len(envelopes) - len(fresh))
     return fresh

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from services.common.envelope import Envelope
@@ -20,18 +20,29 @@ def exchange_for(source: str) -> str:
     return f"{source}.events"
 
 
+# Outbox rows of the open transaction, written in one INSERT just before it commits: a batch's
+# events cost one statement instead of an ORM object each.
+_PENDING = "outbox_pending"
+
+
 def record_event(session: Session, envelope: Envelope) -> None:
-    """Add an (already validated) envelope to the outbox of this transaction."""
-    session.add(
-        OutboxMessage(
-            event_id=str(envelope.event_id),
-            event_type=envelope.type,
-            exchange=exchange_for(envelope.source),
-            body=json.dumps(envelope.to_wire(), ensure_ascii=False),
-            created_at=datetime.now(UTC),
-        )
-    )
-    session.info["outbox_written"] = True
+    """Add an (already validated) envelope to the outbox of this transaction; it is written with
+    the transaction's commit (rolled back with it)."""
+    session.info.setdefault(_PENDING, []).append({
+        "event_id": str(envelope.event_id),
+        "event_type": envelope.type,
+        "exchange": exchange_for(envelope.source),
+        "body": json.dumps(envelope.to_wire(), ensure_ascii=False),
+        "created_at": datetime.now(UTC),
+    })
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.execute(insert(OutboxMessage), rows)
+        session.info["outbox_written"] = True
 
 
 def unpublished_count(session: Session) -> int:
@@ -67,3 +78,4 @@ def _notify_relays(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop("outbox_written", None)
+    session.info.pop(_PENDING, None)

@@ -21,19 +21,13 @@ from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unaut
 from services.common.events import OrgUnitsChanged, StudentClassChanged, StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
-from services.common.student_copy import (
-    copy_class_change,
-    current_number,
-    read_copies,
-    with_current_number,
-    with_current_numbers,
-)
+from services.common.number_aliases import current_number, with_current_number, with_current_numbers
+from services.common.student_copy import copy_class_change, read_copies
 from services.identity.adapters.orm import (
     Account,
     AccountGrant,
     LoginAttempt,
     LoginSession,
-    NumberAlias,
     OrgUnit,
     PasswordHistory,
     Student,
@@ -467,7 +461,7 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if not first_delivery(s, envelope, "identity.on_student_registered"):
             return
         # A former number (R3, the rename overtook this event): the renamed student, never a second account.
-        number = current_number(s, NumberAlias, payload.student_number)
+        number = current_number(s, payload.student_number)
         student = s.get(Student, number)
         if student is None:
             student = Student(student_number=number, last_change_id=None)
@@ -503,18 +497,46 @@ def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
     """Several status changes (a batch) apply in one transaction, all or none."""
     with db.transaction() as s, s.no_autoflush:
         fresh = first_deliveries(s, envelopes, "identity.on_student_status_changed")
-        payloads = with_current_numbers(s, NumberAlias, [StudentStatusChanged.model_validate(e.payload)
-                                                         for e in fresh])  # a former number: the renamed student
+        payloads = with_current_numbers(s, [StudentStatusChanged.model_validate(e.payload)
+                                            for e in fresh])  # a former number: the renamed student
         numbers = {p.student_number for p in payloads}
         students = read_copies(s, Student, numbers)
         accounts = {a.username: a for a in s.scalars(select(Account).where(Account.username.in_(numbers)))}
+        sessions = _OpenSessions(s, numbers)
         for envelope, payload in zip(fresh, payloads, strict=True):
             _apply_status_change(s, envelope, payload, students.get(payload.student_number),
-                                 accounts.get(payload.student_number))
+                                 accounts.get(payload.student_number), sessions)
+        sessions.end(_now())
+
+
+class _OpenSessions:
+    """The open sessions of a batch's accounts, counted in one query and ended in one UPDATE.
+
+    An ORM UPDATE per account would look through every object the batch loaded (SQLAlchemy's
+    session synchronisation) for each statement: quadratic in the batch size."""
+
+    def __init__(self, s: Session, usernames: set[str]) -> None:
+        self.s = s
+        self.open = dict(s.execute(
+            select(LoginSession.username, func.count()).where(
+                LoginSession.username.in_(usernames), LoginSession.ended_at.is_(None))
+            .group_by(LoginSession.username)).tuples().all()) if usernames else {}
+        self.ending: list[str] = []
+
+    def take(self, username: str) -> int:
+        """Mark an account's open sessions for ending; how many there are (0 the second time)."""
+        self.ending.append(username)
+        return self.open.pop(username, 0)
+
+    def end(self, now: datetime) -> None:
+        if self.ending:  # no LoginSession is loaded in the batch: nothing to synchronise
+            self.s.execute(update(LoginSession)
+                           .where(LoginSession.username.in_(self.ending), LoginSession.ended_at.is_(None))
+                           .values(ended_at=now).execution_options(synchronize_session=False))
 
 
 def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusChanged,
-                         student: Student | None, account: Account | None) -> None:
+                         student: Student | None, account: Account | None, sessions: _OpenSessions) -> None:
     """Leaving deactivates the account and ends its sessions; revoking that change
     reactivates it."""
     number = payload.student_number
@@ -541,7 +563,7 @@ def _apply_status_change(s: Session, envelope: Envelope, payload: StudentStatusC
         account.active = False
         account.deactivated_reason = f"学籍异动（{payload.new_status}）：{payload.reason}"
         account.deactivated_by_event = change.change_id
-        after["sessions_ended"] = _end_sessions(s, number, now)
+        after["sessions_ended"] = sessions.take(number)
         action = "account.deactivate"
     else:
         account.active = True
@@ -559,7 +581,7 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
     with db.transaction() as s:
         if not first_delivery(s, envelope, "identity.on_student_class_changed"):
             return
-        copy_class_change(s, Student, with_current_number(s, NumberAlias, payload))
+        copy_class_change(s, Student, with_current_number(s, payload))
 
 
 def on_org_units_changed(db: Database, envelope: Envelope) -> None:
@@ -578,3 +600,7 @@ def on_org_units_changed(db: Database, envelope: Envelope) -> None:
                 continue
             row.name, row.kind, row.parent_code = unit.name, unit.kind, unit.parent_code
             row.changed_at = envelope.occurred_at
+        if payload.removed:  # units roster deleted (only empty ones): a class then falls back to its code
+            for row in s.scalars(select(OrgUnit).where(OrgUnit.code.in_(payload.removed))):
+                if row.changed_at <= envelope.occurred_at:
+                    s.delete(row)

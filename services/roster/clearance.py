@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from services.common.audit import audit
 from services.common.caller import ACADEMIC_AFFAIRS, STUDENT_AFFAIRS, SYSTEM, Caller, Scope
@@ -84,7 +84,8 @@ class _Direct:
     def seen(self, event_id: str) -> bool:
         return self.s.scalar(select(ClearanceEvent.id).where(ClearanceEvent.event_id == event_id)) is not None
 
-    def added(self, row: ClearanceEvent) -> None:
+    def add(self, row: ClearanceEvent) -> None:
+        self.s.add(row)
         self.s.flush()  # a concurrent duplicate fails here on the unique event_id
 
     def revocation_of(self, row: ClearanceEvent, event_id: str) -> ClearanceEvent | None:
@@ -113,14 +114,20 @@ class _Batch(_Direct):
         self._seen = set(s.scalars(select(ClearanceEvent.event_id).where(ClearanceEvent.event_id.in_(ids))))
         self._revocations = {r.revokes_event_id: r for r in s.scalars(
             select(ClearanceEvent).where(ClearanceEvent.revokes_event_id.in_(ids)))}
+        # Only what a graduation reads: the record has some forty columns.
         self._students = {r.student_number: r for r in s.scalars(
-            select(Student).where(Student.student_number.in_(numbers)))}
+            select(Student).where(Student.student_number.in_(numbers))
+            .options(load_only(Student.student_number, Student.status, Student.national_id)))}
         self._staged: list[tuple[ClearanceEvent, StatusChange, str]] = []
+        self._rows: list[ClearanceEvent] = []
 
     def seen(self, event_id: str) -> bool:
         return event_id in self._seen
 
-    def added(self, row: ClearanceEvent) -> None:
+    def add(self, row: ClearanceEvent) -> None:
+        # Added after the status changes' flush (`publish`), so each row is inserted with its
+        # change id instead of being updated with it afterwards.
+        self._rows.append(row)
         if row.event_id:
             self._seen.add(row.event_id)
 
@@ -140,8 +147,10 @@ class _Batch(_Direct):
     def publish(self) -> None:
         """One flush gives every staged change its id; then their events go to the outbox."""
         self.s.flush()
-        for row, change, correlation_id in self._staged:
+        for row, change, _ in self._staged:
             row.change_id = change.id
+        self.s.add_all(self._rows)
+        for _, change, correlation_id in self._staged:
             publish_status_change(self.s, change, actor=CLEARANCE, correlation_id=correlation_id)
             # Linked at the commit's flush: one chain append (one head lock) for the whole batch.
             _audit_change(self.s, change, correlation_id)
@@ -176,8 +185,7 @@ def _receive(s: Session, routing_key: str, body: Any, lookups: _Direct) -> str:
     row = ClearanceEvent(event_id=event_id, routing_key=routing_key,
                          body=json.dumps(body, ensure_ascii=False, default=str),
                          state=UNMATCHED, attempts=1, received_at=now, updated_at=now)
-    s.add(row)
-    lookups.added(row)
+    lookups.add(row)
     _process(s, row, lookups)
     return row.state
 

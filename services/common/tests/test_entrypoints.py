@@ -177,3 +177,45 @@ def test_one_failing_event_does_not_hold_back_its_batch(batchy: Any, fresh_amqp_
     assert numbers[7] not in APPLIED and set(APPLIED.values()) == {1}
     [dead] = list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE])
     assert dead.attempts == 2 and f"boom {numbers[7]}" in dead.error
+
+
+# --- packs: several events in one message (relay.packed) ------------------------------------
+def publish_pack(uri: str, numbers: list[str]) -> None:
+    """One message whose body is a JSON array of envelopes, as the relay publishes PACKED_TYPES."""
+    publish(uri, [event(number) for number in numbers])
+
+
+def test_a_batch_takes_the_events_of_packs(batchy: Any, fresh_amqp_uri: str) -> None:
+    numbers = [f"2023010{i:05d}" for i in range(120)]
+    for start in range(0, 120, 30):
+        publish_pack(fresh_amqp_uri, numbers[start:start + 30])
+    batchy.start()
+    wait_until(lambda: len(APPLIED) == 120)
+    assert sorted(APPLIED) == numbers and set(APPLIED.values()) == {1}
+    # batch_size 50 counts events: two packs (60 events) at most per hand-over, never a pack cut in two
+    assert {len(b) for b in BATCHES} <= {30, 60}
+    assert list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE]) == []
+
+
+def test_a_failing_pack_is_split_and_only_its_bad_event_dead_lettered(batchy: Any, fresh_amqp_uri: str) -> None:
+    numbers = [f"2023010{i:05d}" for i in range(40)]
+    FAIL_UNTIL[numbers[11]] = 999
+    publish_pack(fresh_amqp_uri, numbers)
+    batchy.start()
+    wait_until(lambda: len(list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE])) == 1)
+    wait_until(lambda: len(APPLIED) == 39)
+    assert numbers[11] not in APPLIED and set(APPLIED.values()) == {1}
+    [dead] = list_dead_letters(fresh_amqp_uri, [BATCH_QUEUE])
+    assert dead.event_id is not None  # the dead letter is the one event, not the pack
+    assert json.loads(dead.body)["payload"]["student_number"] == numbers[11]
+    assert dead.attempts == 2 and f"boom {numbers[11]}" in dead.error
+
+
+def test_a_single_event_handler_takes_a_pack_one_event_at_a_time(flaky: Any, fresh_amqp_uri: str) -> None:
+    numbers = ["202301010111", "202301010112", "202301010113"]
+    FAIL_UNTIL[numbers[1]] = 1  # fails once, then applies: retried alone
+    publish_pack(fresh_amqp_uri, numbers)
+    wait_until(lambda: CALLS[numbers[0]] == 1 and CALLS[numbers[1]] == 2 and CALLS[numbers[2]] == 1)
+    time.sleep(0.5)
+    assert [CALLS[n] for n in numbers] == [1, 2, 1]
+    assert list_dead_letters(fresh_amqp_uri, [QUEUE]) == []

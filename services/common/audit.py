@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import event, insert, select, update
@@ -78,13 +79,18 @@ def _link_flushed(session: Session, _flush_context: Any) -> None:
     if not flushed:
         return
     del pending[: len(flushed)]
+    _append_links(session, flushed)
+
+
+def _append_links(session: Session, entries: Sequence[Any]) -> None:
+    """Link written entries (with their ids) at the chain's end, under the head row's lock."""
     connection = session.connection()
     head = connection.execute(
         select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.name == CHAIN).with_for_update()
     ).first()
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
     links = []
-    for entry in flushed:
+    for entry in entries:
         seq += 1
         digest = entry_hash(prev, entry)
         links.append({"seq": seq, "audit_id": entry.id, "prev_hash": prev, "hash": digest})
@@ -94,6 +100,27 @@ def _link_flushed(session: Session, _flush_context: Any) -> None:
         connection.execute(update(AuditChainHead).where(AuditChainHead.name == CHAIN).values(seq=seq, hash=prev))
     else:
         connection.execute(insert(AuditChainHead).values(name=CHAIN, seq=seq, hash=prev))
+
+
+def audit_many(session: Session, caller: Caller,
+               entries: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]],
+               *, chain: bool = False) -> None:
+    """`audit` for many writes at once — (action, target, before, after) each — in one INSERT, the
+    chain linked from the returned ids: an import of 50,000 students spent a third of its time
+    making, flushing and linking an ORM entry per student."""
+    if not entries:
+        return
+    now = datetime.now(UTC)
+    rows = [{"at": now, "actor": caller.username, "role": caller.role, "action": action, "target": target,
+             "before": _clean(before), "after": _clean(after), "correlation_id": caller.correlation_id}
+            for action, target, before, after in entries]
+    if not chain:
+        session.execute(insert(AuditEntry), rows)
+        return
+    session.flush()  # chained entries written before these are linked first: the chain keeps write order
+    ids = session.execute(insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True),
+                          rows).scalars().all()
+    _append_links(session, [SimpleNamespace(id=i, **row) for i, row in zip(ids, rows, strict=True)])
 
 
 def _forget_pending(session: Session, transaction: Any) -> None:

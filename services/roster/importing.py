@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from services.common.audit import audit
+from services.common.audit import audit, audit_many
 from services.common.caller import (
     ACADEMIC_AFFAIRS,
     AUTHORITY,
@@ -258,22 +258,21 @@ def _write(s: Session, caller: Caller, plan: Plan, counts: dict[str, int]) -> No
     for chunk in _chunks(new_rows, CHUNK):
         s.execute(insert(Student), chunk)
     actor = actor_of(caller)
-    for index, values in enumerate(new_rows, start=1):
-        if index % CHUNK == 0:
-            s.flush()  # written ORM objects (events, audit entries) are then released, not held to commit
-            _pause()
-        record_event(s, new_event(
-            "student.registered",
-            StudentRegistered(
-                student_number=values["student_number"], name=values["name"], gender=values["gender"],
-                college_code=values["college_code"], class_code=values["class_code"], status=st.ENROLLED,
-                left=False,
-            ),
-            source=SOURCE, actor=actor, correlation_id=caller.correlation_id,
-        ))
-        audit(s, caller, "student.register", values["student_number"], None,
-              {k: values[k] for k in RECORD_KEYS}, chain=True)
-        counts["imported"] += 1
+    for chunk in _chunks(new_rows, CHUNK):
+        for values in chunk:
+            record_event(s, new_event(
+                "student.registered",
+                StudentRegistered(
+                    student_number=values["student_number"], name=values["name"], gender=values["gender"],
+                    college_code=values["college_code"], class_code=values["class_code"], status=st.ENROLLED,
+                    left=False,
+                ),
+                source=SOURCE, actor=actor, correlation_id=caller.correlation_id,
+            ))
+        audit_many(s, caller, [("student.register", values["student_number"], None,
+                                {k: values[k] for k in RECORD_KEYS}) for values in chunk], chain=True)
+        counts["imported"] += len(chunk)
+        _pause()
 
 
 def _pause() -> None:

@@ -82,10 +82,7 @@ def tree() -> str | Response:
         try:
             unit = posted_unit(form, units)
             values["assembled"] = unit["code"]
-            if form != "edit" and unit["code"] in units:  # saving would silently change the existing unit
-                raise Invalid(f"代码 {unit['code']} 已被{units[unit['code']]['kind_label']}"
-                              f"“{units[unit['code']]['name']}”使用", "code")
-            auth.call("roster", "upsert_org_units", [unit])
+            auth.call("roster", "upsert_org_units", [unit], form != "edit")  # 新增 forms add only
             return redirect(url_for("org_web.tree", saved=unit["code"]))
         except (Invalid, Forbidden, NotFound) as exc:
             error = _error_text(exc)

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.security import check_form
-from gateway.spreadsheets import SheetStep, keep, kept, preview_or_apply, uploaded_xlsx_b64, xlsx_response
+from gateway.spreadsheets import SheetStep, keep, kept, preview_or_apply, uploaded_b64, uploaded_xlsx_b64, xlsx_response
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -332,17 +332,10 @@ def photos_import() -> str:
     _page(caller, "roster_photos")
     result = error = None
     if request.method == "POST":
-        upload = request.files.get("file")
         try:
-            if upload is None or not upload.filename:
-                raise Invalid("请选择照片压缩包（.zip）")
-            if not upload.filename.lower().endswith(".zip"):
-                raise Invalid("只支持 .zip 压缩包")
-            limit = MAX_PHOTO_ZIP_MB * 1024 * 1024
-            data = upload.read(limit + 1)
-            if len(data) > limit:
-                raise Invalid(f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
-            result = long_call("import_photos", base64.b64encode(data).decode(), request.form.get("valid_only") == "1")
+            content = uploaded_b64("file", ".zip", MAX_PHOTO_ZIP_MB, missing="请选择照片压缩包（.zip）",
+                                   wrong_type="只支持 .zip 压缩包", too_big=f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
+            result = long_call("import_photos", content, request.form.get("valid_only") == "1")
         except (Invalid, Conflict, NotFound, Forbidden) as exc:
             error = _error_text(exc)
     return _render("roster_photos.html", caller, [GROUP, ("照片导入", None)], result=result, error=error)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.caller import Caller
 from services.common.errors import InvalidEvent
 
 
@@ -24,6 +25,11 @@ class Actor(BaseModel):
     kind: Literal["user", "system", "external"]
     id: str = Field(min_length=1, max_length=64)
     name: str | None = None
+
+
+def actor_of(caller: Caller) -> Actor:
+    """The actor an event names for a caller: the system, or the user signed in."""
+    return Actor(kind="system" if caller.is_system() else "user", id=caller.username)
 
 
 class Envelope(BaseModel):

@@ -17,7 +17,7 @@ from services.common.caller import (
     Caller,
 )
 from services.common.db import Database
-from services.common.envelope import Actor, new_event
+from services.common.envelope import Actor, actor_of, new_event
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import StudentRegistered, StudentStatusChanged
 from services.common.health import health_report
@@ -33,10 +33,6 @@ SOURCE = "roster"
 SEARCH_COUNT_CAP = 2_000
 # Roles that need full ID numbers for their work (registration, status changes, imports).
 SEES_FULL_ID = {STUDENT_AFFAIRS, ACADEMIC_AFFAIRS, IT_CENTRE, SYSTEM}
-
-
-def actor_of(caller: Caller) -> Actor:
-    return Actor(kind="system" if caller.is_system() else "user", id=caller.username)
 
 
 def health(db: Database) -> dict[str, Any]:

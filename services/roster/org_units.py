@@ -16,7 +16,7 @@ from services.common import caller as roles
 from services.common.audit import audit
 from services.common.caller import Caller
 from services.common.db import Database
-from services.common.envelope import Actor, new_event
+from services.common.envelope import actor_of, new_event
 from services.common.errors import Conflict, Invalid, NotFound
 from services.common.events import OrgUnitsChanged, OrgUnitState
 from services.common.outbox import record_event
@@ -35,10 +35,6 @@ ON_CAMPUS = sorted(s for s in st.LABELS if st.on_campus(s))
 MAX_PROBLEMS_SHOWN = 20
 
 
-def _actor(caller: Caller) -> Actor:
-    return Actor(kind="system" if caller.is_system() else "user", id=caller.username)
-
-
 def _unit(row: OrgUnit) -> Unit:
     return Unit(code=row.code, name=row.name, kind=row.kind, parent_code=row.parent_code)
 
@@ -53,7 +49,7 @@ def _publish(s: Session, caller: Caller, units: list[Unit], removed: list[str]) 
         "org.units_changed",
         OrgUnitsChanged(units=[OrgUnitState(code=u.code, name=u.name, kind=u.kind,  # type: ignore[arg-type]
                                             parent_code=u.parent_code) for u in units], removed=removed),
-        source=SOURCE, actor=_actor(caller), correlation_id=caller.correlation_id))
+        source=SOURCE, actor=actor_of(caller), correlation_id=caller.correlation_id))
 
 
 def refusal(problems: list[tree_rules.Problem]) -> Invalid:
@@ -63,14 +59,17 @@ def refusal(problems: list[tree_rules.Problem]) -> Invalid:
     return Invalid(f"组织机构未保存：{shown}{more}", problems[0].field)
 
 
-def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]]) -> dict[str, int]:
+def upsert_org_units(db: Database, caller: Caller, units: list[dict[str, Any]],
+                     new_only: bool = False) -> dict[str, int]:
     """Create or change units (name; parent for a reorganisation). All or nothing: any problem with
-    any unit saves none of them."""
+    any unit saves none of them. `new_only`: add units only, a code already in use is refused."""
     caller.require_role(*EDITORS)
     if not isinstance(units, list) or not all(isinstance(u, dict) for u in units):
         raise Invalid("组织单位应为对象列表", "units")
     with db.transaction() as s:
         existing = _tree(s)
+        if new_only and (taken := tree_rules.taken_code(units, existing)):
+            raise Invalid(taken, "code")
         saved, problems = tree_rules.check_save(units, existing, datetime.now(UTC).year)
         if problems:
             raise refusal(problems)

@@ -52,8 +52,8 @@ class RosterService(Observable):
 
     # 组织机构 (services/roster/org_units.py)
     @rpc
-    def upsert_org_units(self, units: list[dict[str, Any]]) -> dict[str, int]:
-        return org_units.upsert_org_units(self.db, require_caller(self.caller), units)
+    def upsert_org_units(self, units: list[dict[str, Any]], new_only: bool = False) -> dict[str, int]:
+        return org_units.upsert_org_units(self.db, require_caller(self.caller), units, new_only)
 
     @rpc
     def list_org_units(self) -> dict[str, Any]:

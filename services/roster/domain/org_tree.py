@@ -163,6 +163,16 @@ def check_save(raw_units: Iterable[Mapping[str, Any]], existing: Mapping[str, Un
     return list(latest.values()), problems
 
 
+def taken_code(raw_units: Iterable[Mapping[str, Any]], existing: Mapping[str, Unit]) -> str | None:
+    """For a save meant to add units only (a 新增 form): why the first code already in use may not be
+    given again — saving it would quietly change the unit that holds it. None when every code is new."""
+    for unit in map(parse_unit, raw_units):
+        holder = existing.get(unit.code)
+        if holder is not None:
+            return f"代码 {unit.code} 已被{KIND_LABELS.get(holder.kind, holder.kind)}“{holder.name}”使用"
+    return None
+
+
 def deletion_refusal(unit: Unit, children: int, students_ever: int) -> str | None:
     """A unit may go only while nothing hangs on it: no units under it, no student ever recorded in it
     (a student who left keeps their class and college in the register)."""

@@ -112,3 +112,11 @@ def test_ancestors_descendants_and_units_only_reachable_from_each_other() -> Non
     assert rules.descendants(["01"], SAVED) == {"01", "0101", "2023010101"}
     loop = {"a": Unit("a", "甲", "major", "b"), "b": Unit("b", "乙", "major", "a")}
     assert sorted(x.code for x, _ in rules.ordered(loop)) == ["a", "b"]
+
+
+def test_an_add_only_save_names_the_unit_holding_a_code_already_in_use() -> None:
+    existing = {"01": Unit("01", "计算机学院", "college"), "0101": Unit("0101", "计科", "major", "01")}
+    assert rules.taken_code([{"code": "02", "name": "数学学院", "kind": "college"}], existing) is None
+    assert rules.taken_code([{"code": "02", "name": "数学学院", "kind": "college"},
+                                {"code": " 0101 ", "name": "新专业", "kind": "major", "parent_code": "01"}],
+                               existing) == "代码 0101 已被专业“计科”使用"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.common.bulk import insert_rows
 from services.common.envelope import Envelope
 from services.common.models import OutboxMessage
 
@@ -32,7 +32,7 @@ def record_event(session: Session, envelope: Envelope) -> None:
         "event_id": str(envelope.event_id),
         "event_type": envelope.type,
         "exchange": exchange_for(envelope.source),
-        "body": json.dumps(envelope.to_wire(), ensure_ascii=False),
+        "body": envelope.model_dump_json(),  # = json.dumps(to_wire()), compact, in pydantic's serializer
         "created_at": datetime.now(UTC),
     })
 
@@ -41,7 +41,7 @@ def record_event(session: Session, envelope: Envelope) -> None:
 def _write_pending(session: Session) -> None:
     rows = session.info.pop(_PENDING, None)
     if rows:
-        session.execute(insert(OutboxMessage), rows)
+        insert_rows(session, OutboxMessage.__table__, rows)
         session.info["outbox_written"] = True
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -127,19 +128,37 @@ def read_rows(data: bytes, columns: Sequence[Column]) -> Iterator[tuple[int, dic
     else:
         raise SheetError("工作表为空：第1行应为列名")
     positions = _match_headers(header, columns)
-    empty = {c.key: "" for c in columns}
+    keys = list(positions)
+    take = _taker(list(positions.values()))
+    width = max(positions.values(), default=-1) + 1
+    # All columns present (the usual case): the record is built straight in column order.
+    empty = None if len(keys) == len(columns) else {c.key: "" for c in columns}
     for excel_row, values in enumerate(rows, start=header_row + 1):
-        record = dict(empty)
-        blank = True
-        for key, index in positions.items():
-            if index < len(values):
-                value = values[index]
-                text = _text(value) if value != "" else ""
-                if text:
-                    record[key] = text
-                    blank = False
-        if not blank:
+        if len(values) < width:  # a short row: the missing cells read as blank, as absent columns do
+            values = [*values, *([""] * (width - len(values)))]
+        # Most cells are strings: strip them inline and leave other types to _text().
+        cells = take(values)
+        texts = [v.strip() if type(v) is str else _text(v) for v in cells]
+        if not any(texts):
+            continue
+        if "'" in "".join(texts):  # only a row with a quote somewhere can hold an escaped value
+            texts = [_text(v) for v in cells]
+        if empty is None:
+            yield excel_row, dict(zip(keys, texts, strict=False))  # same length by construction
+        else:
+            record = dict(empty)
+            record.update(zip(keys, texts, strict=False))
             yield excel_row, record
+
+
+def _taker(indices: list[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """The cells at `indices` of a row, in that order, as one C-level call."""
+    if not indices:
+        return lambda values: ()
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda values: (values[index],)
+    return itemgetter(*indices)
 
 
 def annotate(data: bytes, columns: Sequence[Column], errors: Sequence[CellError]) -> bytes:
@@ -233,6 +252,8 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         text = value.strip()
         return text[1:] if _ESCAPED.match(text) else text
+    if type(value) is date:  # the usual date cell, ahead of the checks it would pass through
+        return value.isoformat()
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, datetime):

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.common.audit import audit, audit_many
+from services.common.bulk import insert_rows
 from services.common.caller import (
     ACADEMIC_AFFAIRS,
     AUTHORITY,
@@ -187,23 +188,26 @@ def checked_rows(raws: Iterable[tuple[int, Mapping[str, Any]]], book: CodeBook, 
     """Every row through `check_record` (pure work, no transaction), a number or ID repeated inside the
     batch flagged on both rows; returns the rows that passed their own checks, ready to store."""
     today = date.today()
+    classes = classes or None
     rows: list[tuple[int, dict[str, Any]]] = []
     seen: dict[str, int] = {}  # duplicate keys inside the batch → first row
+    setdefault, file_keys = seen.setdefault, dup.file_keys
     for row_no, raw in raws:
         if row_no % CHUNK == 0:
             _pause()
-        check = check_record(raw, book, today=today, classes=classes or None)
-        for e in check.errors:
+        check = check_record(raw, book, today=today, classes=classes)
+        errors = check.errors
+        for e in errors:
             flag(row_no, e.field, raw.get(e.field, ""), e.message)
         for w in check.warnings:
             warn(row_no, w.field, w.message)
         values = check.values
-        for key, field in dup.file_keys(values):
-            first = seen.setdefault(key, row_no)
+        for key, field in file_keys(values):
+            first = setdefault(key, row_no)
             if first != row_no:
                 flag(row_no, field, raw.get(field, ""), dup.in_file_message(field, first))
                 flag(first, field, raw.get(field, ""), dup.in_file_message(field, row_no))
-        if check.ok:
+        if not errors:  # check.ok
             rows.append((row_no, _stored(values)))
     return rows
 
@@ -246,7 +250,8 @@ def _write(s: Session, caller: Caller, plan: Plan, counts: dict[str, int]) -> No
     new_rows = []
     for action, _row, values, current in plan:
         if action == "insert":
-            new_rows.append({**values, "status": st.ENROLLED, "created_at": now, "updated_at": now})
+            values.update(status=st.ENROLLED, created_at=now, updated_at=now)  # the plan's own dict, no copy
+            new_rows.append(values)
             continue
         before = _snapshot(current)
         for key in RECORD_KEYS:
@@ -255,8 +260,7 @@ def _write(s: Session, caller: Caller, plan: Plan, counts: dict[str, int]) -> No
         audit(s, caller, "student.update", current.student_number, before, _snapshot(current), chain=True)
         record_event(s, _registered_event(current, caller))  # consumers refresh their copies
         counts["updated"] += 1
-    for chunk in _chunks(new_rows, CHUNK):
-        s.execute(insert(Student), chunk)
+    insert_rows(s, Student.__table__, new_rows)
     actor = actor_of(caller)
     for chunk in _chunks(new_rows, CHUNK):
         for values in chunk:
@@ -281,10 +285,17 @@ def _pause() -> None:
     time.sleep(0)
 
 
+_STORED_KEYS = [k for k in RECORD_KEYS if k != "guardians"]
+_GUARDIANS = json.JSONEncoder(ensure_ascii=False, sort_keys=True)  # = json.dumps(…), made once
+
+
 def _stored(values: dict[str, Any]) -> dict[str, Any]:
-    stored = {k: values.get(k) for k in RECORD_KEYS if k != "guardians"}
-    stored["guardians"] = json.dumps(values["guardians"], ensure_ascii=False, sort_keys=True) \
-        if values["guardians"] else None
+    """A checked record's values as the students table stores them (guardians as JSON)."""
+    if list(values) == RECORD_KEYS:  # a checked record holds exactly these, in this order: kept as it is
+        stored = values
+    else:
+        stored = {k: values.get(k) for k in _STORED_KEYS}
+    stored["guardians"] = _GUARDIANS.encode(values["guardians"]) if values["guardians"] else None
     return stored
 
 

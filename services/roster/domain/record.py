@@ -8,12 +8,19 @@ spreadsheet can mark each bad cell and a form each bad input. Nothing here touch
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from services.roster.domain.codes import DIVISIONS, CodeBook
-from services.roster.domain.students import RecordError, check_national_id, check_student_number, is_provisional
+from services.roster.domain.students import (
+    ID_NUMBER,
+    RecordError,
+    check_normalised_id,
+    check_student_number,
+    is_provisional,
+)
 
 RESIDENT_ID = "1"  # 居民身份证
 RESIDENCE_PERMIT = "7"  # 港澳台居民居住证: ID-shaped numbers starting 810000/820000/830000
@@ -122,26 +129,37 @@ def check_record(
     today = today or date.today()
     result = RecordCheck()
     values = result.values
-    for f in FIELDS:
-        text = _str(raw.get(f.key))
+    errors = result.errors
+    tables = book.tables  # book[name] without a Python call per code field
+    get = raw.get
+    for key, f, required, max_len, table, typed, empty, too_long in _PLAN:
+        value = get(key)
+        text = value.strip() if type(value) is str else _str(value)
         if not text:
-            values[f.key] = None
-            if f.required:
-                result.error(f.key, f"{f.header}不能为空")
+            values[key] = None
+            if required:
+                errors.append(RecordError(key, empty))
             continue
-        if len(text) > f.max_len:
-            result.error(f.key, f"{f.header}不能超过{f.max_len}个字符")
+        if len(text) > max_len:
+            errors.append(RecordError(key, too_long))
             continue
-        values[f.key] = _typed(f, text, book, today, result)
+        if table is not None:  # code and division fields (most of a record), resolved inline
+            code = values[key] = tables[table].resolve(text)
+            if code is None:
+                _not_in_table(f, text, result)
+        elif typed is None:
+            values[key] = text
+        else:
+            values[key] = typed(f, text, book, result)
 
     _check_numbers(values, result)
     _check_documents(values, result)
     _check_org(values, classes, result)
     _check_dates(values, today, result)
-    values["guardians"] = [
-        {k: values.pop(f"guardian{n}_{k}") for k in GUARDIAN_KEYS} for n in GUARDIAN_SLOTS
-    ]
-    values["guardians"] = [g for g in values["guardians"] if any(g.values())]
+    pop = values.pop
+    # pop(key, None): a value refused as too long was never set
+    guardians = [dict(zip(GUARDIAN_KEYS, [pop(k, None) for k in keys], strict=True)) for keys in _GUARDIAN_FIELD_KEYS]
+    values["guardians"] = [g for g in guardians if any(g.values())]
     return result
 
 
@@ -153,59 +171,111 @@ def _str(value: object) -> str:
     return str(value).strip()
 
 
-def _typed(f: Field, text: str, book: CodeBook, today: date, result: RecordCheck) -> object:
-    kind = f.kind
-    if kind in ("text", "id"):
-        return text
-    if kind == "name":
-        if not _NAME.match(text):
-            result.error(f.key, f"{f.header}只能包含汉字、字母、间隔号“·”和空格")
-        return text
-    if kind in ("code", "division"):
-        code = book[f.table or ""].resolve(text)
-        if code is None:
-            what = "行政区划代码" if kind == "division" else "代码表"
-            result.error(f.key, f"{f.header}“{text}”不在{what}中")
-        return code
-    if kind == "date":
-        parsed = parse_date(text)
-        if parsed is None:
-            result.error(f.key, f"{f.header}格式应为 yyyy-mm-dd")
-        return parsed
-    if kind == "month":
-        m = _MONTH.match(text)
-        if not m or not 1 <= int(m.group(2)) <= 12:
-            result.error(f.key, f"{f.header}格式应为 yyyy-mm")
-            return None
-        return f"{m.group(1)}-{int(m.group(2)):02d}"
-    if kind == "phone":
-        compact = text.replace(" ", "")
-        if not (_MOBILE.match(compact) or _LANDLINE.match(compact)):
-            result.error(f.key, f"{f.header}应为11位手机号或带区号的固定电话")
-        return compact
-    if kind == "email":
-        if not _EMAIL.match(text):
-            result.error(f.key, f"{f.header}格式不正确")
-        return text
-    if kind == "postcode":
-        if not _POSTCODE.match(text):
-            result.error(f.key, f"{f.header}应为6位数字")
-        return text
-    if kind == "years":
-        if not _YEARS.match(text) or not 1 <= float(text) <= 8:
-            result.error(f.key, f"{f.header}应为1到8之间的年数，如 4 或 3.5")
-        return text
-    raise ValueError(f"unknown field kind {kind}")
+# ---- per-kind checks: each takes the field, its stripped non-empty text, the code book and the
+# result to add errors to, and returns the typed value ------------------------------------------
+
+
+def _name(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    if not _NAME.match(text):
+        result.error(f.key, f"{f.header}只能包含汉字、字母、间隔号“·”和空格")
+    return text
+
+
+def _not_in_table(f: Field, text: str, result: RecordCheck) -> None:
+    what = "行政区划代码" if f.kind == "division" else "代码表"
+    result.error(f.key, f"{f.header}“{text}”不在{what}中")
+
+
+def _date(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    parsed = _cached_date(text)
+    if parsed is None:
+        result.error(f.key, f"{f.header}格式应为 yyyy-mm-dd")
+    return parsed
+
+
+def _month(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    month = _parse_month(text)
+    if month is None:
+        result.error(f.key, f"{f.header}格式应为 yyyy-mm")
+    return month
+
+
+# A file's months repeat (entry months): each distinct text parsed once.
+@lru_cache(maxsize=1024)
+def _parse_month(text: str) -> str | None:
+    m = _MONTH.match(text)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return None
+    return f"{m.group(1)}-{int(m.group(2)):02d}"
+
+
+def _phone(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    compact = text.replace(" ", "")
+    if not (_MOBILE.match(compact) or _LANDLINE.match(compact)):
+        result.error(f.key, f"{f.header}应为11位手机号或带区号的固定电话")
+    return compact
+
+
+def _email(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    if not _EMAIL.match(text):
+        result.error(f.key, f"{f.header}格式不正确")
+    return text
+
+
+def _postcode(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    if not _POSTCODE.match(text):
+        result.error(f.key, f"{f.header}应为6位数字")
+    return text
+
+
+def _years(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    if not _YEARS.match(text) or not 1 <= float(text) <= 8:
+        result.error(f.key, f"{f.header}应为1到8之间的年数，如 4 或 3.5")
+    return text
+
+
+def _unknown(f: Field, text: str, book: CodeBook, result: RecordCheck) -> object:
+    raise ValueError(f"unknown field kind {f.kind}")
+
+
+_TYPED: dict[str, Callable[[Field, str, CodeBook, RecordCheck], object] | None] = {
+    "text": None,  # kept as typed
+    "id": None,  # checked with the document type in _check_documents
+    "name": _name,
+    "code": None,  # resolved in check_record's loop
+    "division": None,
+    "date": _date,
+    "month": _month,
+    "phone": _phone,
+    "email": _email,
+    "postcode": _postcode,
+    "years": _years,
+}
+_CODED = ("code", "division")
+# Per field, worked out once: (key, field, required, max_len, code table name or None, typed check or None,
+# empty message, too-long message).
+_PLAN = tuple(
+    (f.key, f, f.required, f.max_len, (f.table or "") if f.kind in _CODED else None, _TYPED.get(f.kind, _unknown),
+     f"{f.header}不能为空", f"{f.header}不能超过{f.max_len}个字符")
+    for f in FIELDS
+)
+# Per guardian slot: the record's field keys for GUARDIAN_KEYS, in that order.
+_GUARDIAN_FIELD_KEYS = tuple(tuple(f"guardian{n}_{k}" for k in GUARDIAN_KEYS) for n in GUARDIAN_SLOTS)
 
 
 def parse_date(text: str) -> date | None:
     m = _DATE.match(text) or _COMPACT_DATE.match(text)
     if not m:
         return None
+    year, month, day = m.groups()
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return date(int(year), int(month), int(day))
     except ValueError:
         return None
+
+
+# A file's dates repeat (birth dates, graduation dates): each distinct text parsed once.
+_cached_date = lru_cache(maxsize=8192)(parse_date)
 
 
 def _has_error(result: RecordCheck, key: str) -> bool:
@@ -230,6 +300,7 @@ def _check_numbers(values: dict[str, object], result: RecordCheck) -> None:
 
 def _check_documents(values: dict[str, object], result: RecordCheck) -> None:
     """R13: the student's document, and guardians' ID numbers (required when the student has none)."""
+    today = date.today()  # for the ID numbers' birth dates: asked once for the up to three numbers here
     id_type, number = values.get("id_type"), values.get("national_id")
     if isinstance(number, str):
         number = values["national_id"] = number.upper()
@@ -237,7 +308,7 @@ def _check_documents(values: dict[str, object], result: RecordCheck) -> None:
         if not number:
             result.error("national_id", "身份证件号不能为空")
         else:
-            _check_id_number(values, result, str(id_type), str(number))
+            _check_id_number(values, result, str(id_type), str(number), today)
     elif id_type == NO_DOCUMENT:
         if number:
             result.error("national_id", "证件类型为“其他”时身份证件号应留空")
@@ -247,36 +318,47 @@ def _check_documents(values: dict[str, object], result: RecordCheck) -> None:
         result.error("national_id", "身份证件号不能为空")
     elif id_type and not _DOCUMENT.match(str(number)):
         result.error("national_id", "证件号码应为4到32位字母或数字")
-    for n in GUARDIAN_SLOTS:
-        key = f"guardian{n}_id_number"
+    for n, key, type_key, name_key in _GUARDIAN_DOCUMENT_KEYS:
         value = values.get(key)
         if not value:
             continue
         value = values[key] = str(value).upper()
-        guardian_type = values.get(f"guardian{n}_id_type") or RESIDENT_ID
-        values[f"guardian{n}_id_type"] = guardian_type
+        guardian_type = values.get(type_key) or RESIDENT_ID
+        values[type_key] = guardian_type
         if guardian_type in (RESIDENT_ID, RESIDENCE_PERMIT):
-            problem = id_number_problem(value)
+            problem = _id_number_problem(value, today)
             if problem:
                 result.error(key, problem)
         elif not _DOCUMENT.match(value):
             result.error(key, "证件号码应为4到32位字母或数字")
-        if not values.get(f"guardian{n}_name"):
-            result.error(f"guardian{n}_name", f"填写了监护人{n}身份证件号时姓名不能为空")
+        if not values.get(name_key):
+            result.error(name_key, f"填写了监护人{n}身份证件号时姓名不能为空")
+
+
+# Per guardian slot: (slot, its ID number, ID type and name field keys).
+_GUARDIAN_DOCUMENT_KEYS = tuple(
+    (n, f"guardian{n}_id_number", f"guardian{n}_id_type", f"guardian{n}_name") for n in GUARDIAN_SLOTS
+)
 
 
 def id_number_problem(value: str) -> str | None:
     """Shape and check digit only (for people whose birth date and gender the record does not hold)."""
-    if not re.fullmatch(r"\d{17}[\dX]", value):
+    return _id_number_problem(value, date.today())
+
+
+def _id_number_problem(value: str, today: date) -> str | None:
+    if not ID_NUMBER.fullmatch(value):
         return "身份证件号应为18位，最后一位可为数字或X"
     try:
-        check_national_id(value, "1" if int(value[16]) % 2 else "2", None)
+        # Already as check_national_id() would make it: digits (none has a case or is a space) and X.
+        check_normalised_id(value, "1" if int(value[16]) % 2 else "2", None, today)
     except RecordError as exc:
         return exc.message
     return None
 
 
-def _check_id_number(values: dict[str, object], result: RecordCheck, id_type: str, number: str) -> None:
+def _check_id_number(values: dict[str, object], result: RecordCheck, id_type: str, number: str,
+                     today: date) -> None:
     permit = number.startswith(("81", "82", "83"))
     if id_type == RESIDENT_ID and permit:
         result.error("national_id", "81/82/83开头的号码是港澳台居民居住证，请将证件类型选为“港澳台居民居住证”")
@@ -285,16 +367,17 @@ def _check_id_number(values: dict[str, object], result: RecordCheck, id_type: st
         result.error("national_id", "港澳台居民居住证号码应以810000、820000或830000开头")
         return
     gender = values.get("gender")
-    birth = values.get("birth_date") if not _has_error(result, "birth_date") else None
+    birth = values.get("birth_date") if not (result.errors and _has_error(result, "birth_date")) else None
     try:
-        warnings = check_national_id(
-            number, gender if isinstance(gender, str) else "", birth if isinstance(birth, date) else None
+        warnings = check_normalised_id(
+            number.strip().upper(), gender if isinstance(gender, str) else "",
+            birth if isinstance(birth, date) else None, today,
         )
     except RecordError as exc:
         if gender or "性别" not in exc.message:  # without a gender there is nothing to compare with
             result.errors.append(exc)
         return
-    if not permit:  # stdnum knows no birthplace for a permit; that is expected, not worth a warning
+    if warnings and not permit:  # stdnum knows no birthplace for a permit: expected, not worth a warning
         result.warnings.extend(RecordError("national_id", w) for w in warnings)
 
 

@@ -74,6 +74,7 @@ def test_unknown_code_and_division() -> None:
     ("name", "张3", "汉字"),
     ("exam_number", "abc", "考生号"),
     ("name", "张" * 65, "不能超过64"),
+    ("guardian1_id_number", "1" * 33, "不能超过32"),  # a guardian's field refused, not a crash
 ])
 def test_formats(key: str, value: str, fragment: str) -> None:
     assert fragment in errors(**{key: value})[key]

@@ -115,40 +115,65 @@ def read_rows(data: bytes, columns: Sequence[Column]) -> Iterator[tuple[int, dic
     file (tests/perf/test_roster_import_bench.py), which is what lets a 50,000-row import stay
     within a few times the raw parse; rows are converted to Python one at a time.
     """
-    try:
-        sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
-    except (CalamineError, ValueError, IndexError):
-        raise SheetError("文件不是有效的 Excel 工作簿（.xlsx），请使用下载的模板") from None
-    header_row = 0  # iter_rows() yields from row 1 (leading blank rows included), so rows count as in Excel
-    rows = sheet.iter_rows()
-    for header in rows:  # the header is the first non-blank row
-        header_row += 1
-        if any(_text(v) for v in header):
-            break
-    else:
-        raise SheetError("工作表为空：第1行应为列名")
-    positions = _match_headers(header, columns)
-    keys = list(positions)
-    take = _taker(list(positions.values()))
-    width = max(positions.values(), default=-1) + 1
-    # All columns present (the usual case): the record is built straight in column order.
-    empty = None if len(keys) == len(columns) else {c.key: "" for c in columns}
-    for excel_row, values in enumerate(rows, start=header_row + 1):
-        if len(values) < width:  # a short row: the missing cells read as blank, as absent columns do
-            values = [*values, *([""] * (width - len(values)))]
-        # Most cells are strings: strip them inline and leave other types to _text().
-        cells = take(values)
-        texts = [v.strip() if type(v) is str else _text(v) for v in cells]
-        if not any(texts):
-            continue
-        if "'" in "".join(texts):  # only a row with a quote somewhere can hold an escaped value
-            texts = [_text(v) for v in cells]
-        if empty is None:
-            yield excel_row, dict(zip(keys, texts, strict=False))  # same length by construction
+    return Sheet(data, columns).rows()
+
+
+class Sheet:
+    """The first sheet of a workbook, parsed (SheetError if it cannot be read as one), its header
+    matched; `rows()` as `read_rows` yields them.
+    Rows are converted to Python only as they are read, and a part of them can be read alone
+    (`rows(start, stop)`: the roster import reads the two halves in two processes)."""
+
+    def __init__(self, data: bytes, columns: Sequence[Column]) -> None:
+        try:
+            self._sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+        except (CalamineError, ValueError, IndexError):
+            raise SheetError("文件不是有效的 Excel 工作簿（.xlsx），请使用下载的模板") from None
+        header_row = 0  # iter_rows() yields from row 1 (leading blank rows included), so rows count as in Excel
+        for header in self._sheet.iter_rows():  # the header is the first non-blank row
+            header_row += 1
+            if any(_text(v) for v in header):
+                break
         else:
-            record = dict(empty)
-            record.update(zip(keys, texts, strict=False))
-            yield excel_row, record
+            raise SheetError("工作表为空：第1行应为列名")
+        self.header_row = header_row
+        self._positions = _match_headers(header, columns)
+        self._columns = columns
+
+    def __len__(self) -> int:
+        """Rows below the header, blank ones included: what `rows(start, stop)` counts in."""
+        return max(0, self._sheet.height - self.header_row)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, dict[str, str]]]:
+        """The non-blank rows among the `start`-th to the `stop`-th row below the header."""
+        keys = list(self._positions)
+        take = _taker(list(self._positions.values()))
+        width = max(self._positions.values(), default=-1) + 1
+        # All columns present (the usual case): the record is built straight in column order.
+        empty = None if len(keys) == len(self._columns) else {c.key: "" for c in self._columns}
+        rows = self._sheet.iter_rows()
+        first = self.header_row + start
+        for _ in range(first):
+            if next(rows, None) is None:
+                return
+        for excel_row, values in enumerate(rows, start=first + 1):
+            if stop is not None and excel_row > self.header_row + stop:
+                return
+            if len(values) < width:  # a short row: the missing cells read as blank, as absent columns do
+                values = [*values, *([""] * (width - len(values)))]
+            # Most cells are strings: strip them inline and leave other types to _text().
+            cells = take(values)
+            texts = [v.strip() if type(v) is str else _text(v) for v in cells]
+            if not any(texts):
+                continue
+            if "'" in "".join(texts):  # only a row with a quote somewhere can hold an escaped value
+                texts = [_text(v) for v in cells]
+            if empty is None:
+                yield excel_row, dict(zip(keys, texts, strict=False))  # same length by construction
+            else:
+                record = dict(empty)
+                record.update(zip(keys, texts, strict=False))
+                yield excel_row, record
 
 
 def _taker(indices: list[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:

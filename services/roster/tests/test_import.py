@@ -311,3 +311,50 @@ def test_other_documents_longer_than_a_resident_id_are_stored(db: Database) -> N
     assert result["ok"] and result["imported"] == 1
     with db.reading() as s:
         assert s.get(Student, "202301010101").national_id == passport  # type: ignore[union-attr]
+
+
+def test_a_big_file_is_checked_in_two_processes_with_the_same_outcome(db: Database, monkeypatch: Any) -> None:
+    """Errors, warnings and in-file duplicates in both halves and across them: the same answer as one process."""
+    rows = [person(i) for i in range(1, 41)]
+    rows[3]["gender"] = "X"  # an error in the first half
+    rows[30]["phone"] = "12345"  # and one in the second
+    rows[35]["national_id"] = rows[2]["national_id"]  # a duplicate across the halves
+    rows[20]["native_place"] = "999999"
+    content = workbook(rows)
+    forks: list[int] = []
+
+    class Counted(importing.Forked):  # type: ignore[misc]
+        def __init__(self, fn: Any) -> None:
+            forks.append(1)
+            super().__init__(fn)
+
+    monkeypatch.setattr(importing, "Forked", Counted)
+    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 5)
+    outcomes = {}
+    for processes in (1, 2):
+        monkeypatch.setattr(importing, "IMPORT_PROCESSES", processes)
+        result = importing.import_students(db, IT, content, valid_only=True)
+        outcomes[processes] = {k: v for k, v in result.items() if k != "annotated"}
+        with db.transaction() as s:  # the next round imports into an empty register again
+            drop_audit_guard(s)
+            for table in ("audit_chain", "audit_chain_head", "audit_log", "outbox", "students"):
+                s.execute(text(f"DELETE FROM {table}"))
+    assert forks == [1]
+    assert outcomes[1] == outcomes[2]
+    assert outcomes[2]["imported"] == 35 and outcomes[2]["error_rows"] == 5
+    assert {e["row"] for e in outcomes[2]["errors"]} == {5, 22, 32, 4, 37}
+
+
+def test_a_failed_child_leaves_the_checks_to_the_parent(db: Database, monkeypatch: Any) -> None:
+    checks = importing._row_results
+
+    def failing_in_the_child(*args: Any, pause: bool) -> Any:
+        if not pause:  # the child's call
+            raise RuntimeError("child broke")
+        return checks(*args, pause=pause)
+
+    monkeypatch.setattr(importing, "_row_results", failing_in_the_child)
+    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 5)
+    monkeypatch.setattr(importing, "IMPORT_PROCESSES", 2)
+    result = importing.import_students(db, IT, workbook([person(i) for i in range(1, 21)]))
+    assert result["ok"] and result["imported"] == 20 and count(db, Student) == 20

@@ -81,3 +81,34 @@ def test_import_over_rpc_publishes_and_exports(roster: Any, fresh_amqp_uri: str)
         with pytest.raises(Forbidden):
             cluster.roster.import_students(workbook([person(3)]))
         assert cluster.roster.code_tables()["gender"]["codes"][0] == {"code": "1", "label": "男", "active": True}
+
+
+def test_a_big_import_forks_inside_the_running_service_and_it_goes_on(roster: Any, fresh_amqp_uri: str,
+                                                                      monkeypatch: Any) -> None:
+    """The second half's checks in a child of the worker's process, whose green threads hold live AMQP
+    connections: the import answers and the same connections serve the calls after it."""
+    from services.roster import importing
+
+    forks: list[int] = []
+
+    class Counted(importing.Forked):  # type: ignore[misc]
+        def __init__(self, fn: Any) -> None:
+            forks.append(1)
+            super().__init__(fn)
+
+    monkeypatch.setattr(importing, "Forked", Counted)
+    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 5)
+    monkeypatch.setattr(importing, "IMPORT_PROCESSES", 2)
+    with rpc(fresh_amqp_uri, system_caller("test")) as cluster:
+        cluster.roster.upsert_org_units([
+            {"code": "01", "name": "计算机学院", "kind": "college"},
+            {"code": "0101", "name": "计科", "kind": "major", "parent_code": "01"},
+            {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
+        ])
+    with rpc(fresh_amqp_uri, IT) as cluster:
+        for _ in range(2):
+            result = cluster.roster.import_students(workbook([person(i) for i in range(1, 31)]))
+            assert result["ok"] and result["imported"] + result["unchanged"] == 30
+        assert cluster.roster.get_student("202301010130")["name"]
+        assert cluster.roster.health()["status"] == "ok"
+    assert forks == [1, 1]

@@ -313,14 +313,8 @@ def test_other_documents_longer_than_a_resident_id_are_stored(db: Database) -> N
         assert s.get(Student, "202301010101").national_id == passport  # type: ignore[union-attr]
 
 
-def test_a_big_file_is_checked_in_two_processes_with_the_same_outcome(db: Database, monkeypatch: Any) -> None:
-    """Errors, warnings and in-file duplicates in both halves and across them: the same answer as one process."""
-    rows = [person(i) for i in range(1, 41)]
-    rows[3]["gender"] = "X"  # an error in the first half
-    rows[30]["phone"] = "12345"  # and one in the second
-    rows[35]["national_id"] = rows[2]["national_id"]  # a duplicate across the halves
-    rows[20]["native_place"] = "999999"
-    content = workbook(rows)
+def counting_forks(monkeypatch: Any) -> list[int]:
+    """Files of 10 rows or more checked in two processes; the list grows by one per child forked."""
     forks: list[int] = []
 
     class Counted(importing.Forked):  # type: ignore[misc]
@@ -330,6 +324,18 @@ def test_a_big_file_is_checked_in_two_processes_with_the_same_outcome(db: Databa
 
     monkeypatch.setattr(importing, "Forked", Counted)
     monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 5)
+    return forks
+
+
+def test_a_big_file_is_checked_in_two_processes_with_the_same_outcome(db: Database, monkeypatch: Any) -> None:
+    """Errors, warnings and in-file duplicates in both halves and across them: the same answer as one process."""
+    rows = [person(i) for i in range(1, 41)]
+    rows[3]["gender"] = "X"  # an error in the first half
+    rows[30]["phone"] = "12345"  # and one in the second
+    rows[35]["national_id"] = rows[2]["national_id"]  # a duplicate across the halves
+    rows[20]["native_place"] = "999999"
+    content = workbook(rows)
+    forks = counting_forks(monkeypatch)
     outcomes = {}
     for processes in (1, 2):
         monkeypatch.setattr(importing, "IMPORT_PROCESSES", processes)

@@ -17,12 +17,18 @@ from services.common.caller import CONTEXT_KEY, Caller, Scope, system_caller
 from services.common.errors import Forbidden
 from services.common.migrate import upgrade
 from services.common.topology import bindings_of, declare
+from services.roster import importing
 from services.roster.service import RosterService
-from services.roster.tests.test_import import person, workbook
+from services.roster.tests.test_import import counting_forks, person, workbook
 from services.roster.tests.test_service import wait_for
 
 IT = Caller("1000002", "1000002", "it_centre", Scope("institution"))
 COUNSELOR = Caller("1000004", "1000004", "counselor", Scope("classes", ("2023010101",)))
+ORG_UNITS = [
+    {"code": "01", "name": "计算机学院", "kind": "college"},
+    {"code": "0101", "name": "计科", "kind": "major", "parent_code": "01"},
+    {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
+]
 
 
 @pytest.fixture
@@ -45,11 +51,7 @@ def test_import_over_rpc_publishes_and_exports(roster: Any, fresh_amqp_uri: str)
     with Connection(fresh_amqp_uri) as conn:
         registered(conn.default_channel).declare()
         with rpc(fresh_amqp_uri, system_caller("test")) as cluster:
-            cluster.roster.upsert_org_units([
-                {"code": "01", "name": "计算机学院", "kind": "college"},
-                {"code": "0101", "name": "计科", "kind": "major", "parent_code": "01"},
-                {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
-            ])
+            cluster.roster.upsert_org_units(ORG_UNITS)
         with rpc(fresh_amqp_uri, IT) as cluster:
             template = cluster.roster.import_template()
             assert load_workbook(io.BytesIO(base64.b64decode(template["content"]))).worksheets[0]["A1"].value == "学号"
@@ -87,24 +89,10 @@ def test_a_big_import_forks_inside_the_running_service_and_it_goes_on(roster: An
                                                                       monkeypatch: Any) -> None:
     """The second half's checks in a child of the worker's process, whose green threads hold live AMQP
     connections: the import answers and the same connections serve the calls after it."""
-    from services.roster import importing
-
-    forks: list[int] = []
-
-    class Counted(importing.Forked):  # type: ignore[misc]
-        def __init__(self, fn: Any) -> None:
-            forks.append(1)
-            super().__init__(fn)
-
-    monkeypatch.setattr(importing, "Forked", Counted)
-    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 5)
+    forks = counting_forks(monkeypatch)
     monkeypatch.setattr(importing, "IMPORT_PROCESSES", 2)
     with rpc(fresh_amqp_uri, system_caller("test")) as cluster:
-        cluster.roster.upsert_org_units([
-            {"code": "01", "name": "计算机学院", "kind": "college"},
-            {"code": "0101", "name": "计科", "kind": "major", "parent_code": "01"},
-            {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
-        ])
+        cluster.roster.upsert_org_units(ORG_UNITS)
     with rpc(fresh_amqp_uri, IT) as cluster:
         for _ in range(2):
             result = cluster.roster.import_students(workbook([person(i) for i in range(1, 31)]))

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -250,7 +251,12 @@ def _sheet_results(sheet: Sheet, book: CodeBook, classes: Mapping[str, str | Non
     except OSError:  # no process to be had: the checks go as for a small file
         log.warning("import: fork failed, checking every row here", exc_info=True)
         return _row_results(sheet.rows(), book, today, known, pause=True)
-    first = list(_row_results(sheet.rows(0, half), book, today, known, pause=True))
+    try:
+        first = list(_row_results(sheet.rows(0, half), book, today, known, pause=True))
+    except BaseException:
+        with suppress(ChildFailed):  # reaped, not left behind
+            child.result()
+        raise
     try:
         second = child.result()
     except ChildFailed as failure:

@@ -4,6 +4,7 @@ the field, renaming, 调整上级, deleting only empty units; read-only for acad
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from gateway.tests import cluster
 from gateway.tests.helpers import api_login, web_login
@@ -22,6 +23,7 @@ from services.common.db import Database
 from services.common.migrate import upgrade
 from services.roster.adapters.orm import OrgUnit, Student
 from services.roster.service import RosterService
+from services.roster.tests.test_org_units import sheet
 
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 CLASS = "2023010101"
@@ -194,15 +196,7 @@ def test_api_lists_in_scope_saves_all_or_nothing_and_deletes_empty_units(site: A
 
 
 def workbook(*rows: tuple[str, str, str, str | None]) -> io.BytesIO:
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["类型", "代码", "名称", "上级代码"])
-    for row in rows:
-        ws.append(list(row))
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    buffer.seek(0)
-    return buffer
+    return io.BytesIO(base64.b64decode(sheet(*rows)))
 
 
 def upload(client: FlaskClient, *rows: tuple[str, str, str, str | None]) -> str:

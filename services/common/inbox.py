@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common import metrics
+from services.common.bulk import insert_rows
 from services.common.envelope import Envelope
 from services.common.models import InboxRecord
 
@@ -39,8 +40,8 @@ def first_delivery(session: Session, envelope: Envelope, consumer: str) -> bool:
 def first_deliveries(session: Session, envelopes: Sequence[Envelope], consumer: str) -> list[Envelope]:
     """`first_delivery` for a batch, with one query: the envelopes not yet applied, in order.
 
-    A repeat inside the batch counts as already applied. The records are written at once, in one
-    statement.
+    A repeat inside the batch counts as already applied. The records are written at once
+    (`bulk.insert_rows`).
     """
     ids = [str(e.event_id) for e in envelopes]
     seen = set(session.scalars(select(InboxRecord.event_id).where(
@@ -54,8 +55,8 @@ def first_deliveries(session: Session, envelopes: Sequence[Envelope], consumer: 
         seen.add(event_id)
         records.append({"event_id": event_id, "consumer": consumer, "event_type": envelope.type, "received_at": now})
         fresh.append(envelope)
-    if records:  # one INSERT for the batch (a concurrent duplicate fails it on the primary key)
-        session.execute(insert(InboxRecord), records)
+    # One statement for the batch (a concurrent duplicate fails it on the primary key).
+    insert_rows(session, InboxRecord.__table__, records)
     if len(fresh) < len(envelopes):
         metrics.duplicate(consumer, len(envelopes) - len(fresh))
     return fresh

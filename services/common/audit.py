@@ -90,10 +90,17 @@ def _link_flushed(session: Session, _flush_context: Any) -> None:
 
 def _append_links(session: Session, entries: Sequence[Any]) -> None:
     """Link written entries (with their ids) at the chain's end, under the head row's lock."""
-    connection = session.connection()
-    head = connection.execute(
+    _link(session, _chain_head(session), entries)
+
+
+def _chain_head(session: Session) -> Any:
+    """The chain's head row, locked till the transaction ends (None before the first link)."""
+    return session.connection().execute(
         select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.name == CHAIN).with_for_update()
     ).first()
+
+
+def _link(session: Session, head: Any, entries: Sequence[Any]) -> None:
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
     links = []
     for entry in entries:
@@ -101,11 +108,12 @@ def _append_links(session: Session, entries: Sequence[Any]) -> None:
         digest = entry_hash(prev, entry)
         links.append({"seq": seq, "audit_id": entry.id, "prev_hash": prev, "hash": digest})
         prev = digest
-    insert_rows(session, AuditChainLink.__table__, links)
+    connection = session.connection()
     if head:
         connection.execute(update(AuditChainHead).where(AuditChainHead.name == CHAIN).values(seq=seq, hash=prev))
     else:
         connection.execute(insert(AuditChainHead).values(name=CHAIN, seq=seq, hash=prev))
+    insert_rows(session, AuditChainLink.__table__, links)  # last: inside bulk.copying_behind, it runs behind
 
 
 def audit_many(session: Session, caller: Caller,
@@ -114,7 +122,7 @@ def audit_many(session: Session, caller: Caller,
     """`audit` for many writes at once — (action, target, before, after) each — written by
     `bulk.insert_rows` with ids drawn beforehand (`bulk.next_ids`), the chain linked from them: an
     import of 50,000 students spent a third of its time making, flushing and linking an ORM entry
-    per student."""
+    per student. Inside `bulk.copying_behind` the entries' COPY runs while their hashes are made."""
     if not entries:
         return
     now = datetime.now(UTC)
@@ -125,10 +133,11 @@ def audit_many(session: Session, caller: Caller,
         insert_rows(session, AuditEntry.__table__, rows)
         return
     session.flush()  # chained entries written before these are linked first: the chain keeps write order
+    head = _chain_head(session)
     for row, id_ in zip(rows, next_ids(session, AuditEntry.__table__, len(rows)), strict=True):
         row["id"] = id_
     insert_rows(session, AuditEntry.__table__, rows)
-    _append_links(session, [SimpleNamespace(**row) for row in rows])
+    _link(session, head, [SimpleNamespace(**row) for row in rows])
 
 
 def _forget_pending(session: Session, transaction: Any) -> None:

@@ -15,9 +15,10 @@ import gc
 import os
 import pickle
 import signal
-import sys
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+from services.common.unpatched import original
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ def _run_child(fn: Callable[[], Any], write_end: int) -> None:
             answer = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as error:  # noqa: BLE001 - everything goes back to the parent
             answer = pickle.dumps((False, f"{type(error).__name__}: {error}"))
-        write = _unpatched_os().write  # eventlet's would wait in the hub, and the hub must never run here
+        write = original("os").write  # eventlet's would wait in the hub, and the hub must never run here
         view = memoryview(answer)
         while view:
             view = view[write(write_end, view):]
@@ -80,8 +81,3 @@ def _run_child(fn: Callable[[], Any], write_end: int) -> None:
         code = 1
     finally:
         os._exit(code)
-
-
-def _unpatched_os() -> Any:
-    patcher = sys.modules.get("eventlet.patcher")  # only where eventlet is in use: nothing to undo elsewhere
-    return patcher.original("os") if patcher is not None else os

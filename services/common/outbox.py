@@ -37,12 +37,18 @@ def record_event(session: Session, envelope: Envelope) -> None:
     })
 
 
-@sa_event.listens_for(Session, "before_commit")
-def _write_pending(session: Session) -> None:
+def write_recorded(session: Session) -> None:
+    """Write the events recorded so far in this transaction now rather than at its commit: a long batch
+    writes them part by part (inside `bulk.copying_behind`, while it makes its next part)."""
     rows = session.info.pop(_PENDING, None)
     if rows:
         insert_rows(session, OutboxMessage.__table__, rows)
         session.info["outbox_written"] = True
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    write_recorded(session)
 
 
 def unpublished_count(session: Session) -> int:

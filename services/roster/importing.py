@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.common import collector
 from services.common.audit import audit, audit_many
-from services.common.bulk import insert_rows
+from services.common.bulk import copying_behind, insert_rows
 from services.common.caller import (
     ACADEMIC_AFFAIRS,
     AUTHORITY,
@@ -38,7 +39,7 @@ from services.common.envelope import new_event
 from services.common.errors import Invalid
 from services.common.events import StudentRegistered
 from services.common.forked import ChildFailed, Forked
-from services.common.outbox import record_event
+from services.common.outbox import record_event, write_recorded
 from services.common.sheets import CellError, Column, Sheet, annotate, column_letter, export, template
 from services.roster import problems
 from services.roster.adapters.orm import CodeEntry, OrgUnit, Student
@@ -50,6 +51,8 @@ from services.roster.domain.students import mask_national_id
 from services.roster.handlers import SEES_FULL_ID, SOURCE, _registered_event, _scope_filter, actor_of
 
 CHUNK = 1000
+# Students written per round of COPYs (see _write): few rounds, as each COPY behind costs thread hand-overs.
+WRITE_CHUNK = 5000
 # Processes checking a big file's rows (1: this one only); files of fewer than 2 × PARALLEL_MIN_ROWS rows use one.
 IMPORT_PROCESSES = int(os.environ.get("ROSTER_IMPORT_PROCESSES", "2"))
 PARALLEL_MIN_ROWS = 1000
@@ -96,6 +99,11 @@ def import_students(db: Database, caller: Caller, content: str, valid_only: bool
                     update_existing: bool = False) -> dict[str, Any]:
     """Import a workbook (base64). Returns counts, the errors and, if any, the annotated workbook."""
     caller.require_role(*IMPORTERS)
+    with collector.held():
+        return _import(db, caller, content, valid_only, update_existing)
+
+
+def _import(db: Database, caller: Caller, content: str, valid_only: bool, update_existing: bool) -> dict[str, Any]:
     try:
         data = base64.b64decode(content, validate=True)
     except ValueError:
@@ -313,23 +321,27 @@ def _write(s: Session, caller: Caller, plan: Plan, counts: dict[str, int]) -> No
         audit(s, caller, "student.update", current.student_number, before, _snapshot(current), chain=True)
         record_event(s, _registered_event(current, caller))  # consumers refresh their copies
         counts["updated"] += 1
-    insert_rows(s, Student.__table__, new_rows)
     actor = actor_of(caller)
-    for chunk in _chunks(new_rows, CHUNK):
-        for values in chunk:
-            record_event(s, new_event(
-                "student.registered",
-                StudentRegistered(
-                    student_number=values["student_number"], name=values["name"], gender=values["gender"],
-                    college_code=values["college_code"], class_code=values["class_code"], status=st.ENROLLED,
-                    left=False,
-                ),
-                source=SOURCE, actor=actor, correlation_id=caller.correlation_id,
-            ))
-        audit_many(s, caller, [("student.register", values["student_number"], None,
-                                {k: values[k] for k in RECORD_KEYS}) for values in chunk], chain=True)
+    for chunk in _chunks(new_rows, WRITE_CHUNK):
+        # Each COPY runs behind the Python that follows it (PostgreSQL): the students' behind their
+        # events, the events' behind the audit entries' JSON, the entries' behind their hashes.
+        with copying_behind(s):
+            insert_rows(s, Student.__table__, chunk)
+            for values in chunk:
+                record_event(s, new_event(
+                    "student.registered",
+                    StudentRegistered(
+                        student_number=values["student_number"], name=values["name"], gender=values["gender"],
+                        college_code=values["college_code"], class_code=values["class_code"],
+                        status=st.ENROLLED, left=False,
+                    ),
+                    source=SOURCE, actor=actor, correlation_id=caller.correlation_id,
+                ))
+            write_recorded(s)
+            audit_many(s, caller, [("student.register", values["student_number"], None,
+                                    {k: values[k] for k in RECORD_KEYS}) for values in chunk], chain=True)
         counts["imported"] += len(chunk)
-        _pause()
+        _pause()  # after the block: no COPY is running while other green threads have their turn
 
 
 def _pause() -> None:

@@ -1,12 +1,15 @@
 """`bulk.insert_rows` (COPY on PostgreSQL, executemany elsewhere) and `bulk.next_ids`, on both back ends:
 every value comes back as it went in, escapes and NULLs included; errors are SQLAlchemy's as for any
-statement; drawn ids are new and the rows inserted with them keep them."""
+statement; drawn ids are new and the rows inserted with them keep them. `copying_behind`: the COPY
+really runs beside the caller, and everything after it in the transaction sees its rows or its error.
+(The test session runs under eventlet with psycogreen, as the services do.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -22,11 +25,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import text as sql
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from services.common.bulk import insert_rows, next_ids
+from services.common.bulk import copying_behind, insert_rows, next_ids
 from services.common.db import Database
 
 METADATA = MetaData()
@@ -102,3 +107,64 @@ def test_drawn_ids_are_new_and_kept(db: Database) -> None:
     assert len(set(ids)) == 3 and by_code["before"] < min(ids)
     assert [by_code[f"drawn{i}"] for i in ids] == ids
     assert min(later) > max(ids) and by_code["after"] > max(ids)
+
+
+def test_rows_copied_behind_are_there_for_what_follows(db: Database) -> None:
+    rows = [{"code": f"c{i}", "note": note, "n": i} for i, note in enumerate(AWKWARD)]
+    with db.transaction() as s:
+        with copying_behind(s):
+            insert_rows(s, THINGS, rows[:3])
+            insert_rows(s, THINGS, rows[3:])  # waits for the first COPY, then runs behind
+            assert s.scalar(select(func.count()).select_from(THINGS)) == len(rows)  # waited for before it runs
+            insert_rows(s, THINGS, [{"code": "last"}])  # still running at the end of the block: waited for there
+        assert s.scalar(select(func.count()).select_from(THINGS)) == len(rows) + 1
+    with db.reading() as s:
+        stored = [dict(r._mapping) for r in s.execute(select(THINGS.c.code, THINGS.c.note, THINGS.c.n)
+                                                      .where(THINGS.c.code != "last").order_by(THINGS.c.n))]
+    assert stored == rows
+
+
+@pytest.mark.parametrize("seen_at", ["next statement", "end of block"])
+def test_an_error_behind_is_raised_after_it_and_writes_nothing(db: Database, seen_at: str) -> None:
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        with copying_behind(s):
+            insert_rows(s, THINGS, [{"code": "same"}, {"code": "same"}])
+            if seen_at == "next statement":
+                s.execute(select(func.count()).select_from(THINGS))
+                pytest.fail("the COPY's error comes first")
+    with db.reading() as s:
+        assert s.scalars(select(THINGS.c.code)).all() == []
+
+
+@pytest.fixture
+def key_held(db: Database, db_backend: str) -> Iterator[Any]:
+    """Another transaction, open, that has inserted the code 'held': a COPY of the same code waits for it."""
+    if db_backend != "postgresql":
+        pytest.skip("SQLite copies nothing behind")
+    import psycopg2
+
+    other = psycopg2.connect(db.engine.url.render_as_string(hide_password=False))
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("INSERT INTO bulk_things (code) VALUES ('held')")
+        yield other
+    finally:
+        other.close()
+
+
+def test_the_copy_runs_while_the_caller_goes_on(db: Database, key_held: Any) -> None:
+    """Behind, insert_rows returns while its COPY waits for the key, and the caller can end the other transaction
+    itself; a COPY in the caller's thread would wait out the lock timeout instead and fail."""
+    with db.transaction() as s:
+        s.execute(sql("SET LOCAL lock_timeout = '10s'"))
+        with copying_behind(s):
+            insert_rows(s, THINGS, [{"code": "mine"}, {"code": "held"}])
+            key_held.rollback()  # the COPY can go on now
+        assert s.scalars(select(THINGS.c.code).order_by(THINGS.c.code)).all() == ["held", "mine"]
+
+
+def test_a_lock_timeout_behind_is_sqlalchemys_error(db: Database, key_held: Any) -> None:
+    with pytest.raises(OperationalError, match="lock timeout"), db.transaction() as s:
+        s.execute(sql("SET LOCAL lock_timeout = '200ms'"))
+        with copying_behind(s):
+            insert_rows(s, THINGS, [{"code": "held"}])

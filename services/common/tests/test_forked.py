@@ -12,7 +12,7 @@ from pathlib import Path
 import eventlet
 import pytest
 
-from services.common import forked
+from services.common import unpatched
 from services.common.forked import ChildFailed, Forked
 
 
@@ -62,5 +62,6 @@ def test_green_threads_run_in_the_parent_only(tmp_path: Path) -> None:
 def test_the_child_answers_through_the_unpatched_os() -> None:
     # eventlet's os.write waits in the hub even on a writable pipe: in the child that would run inherited
     # green threads on the parent's sockets.
-    original = eventlet.patcher.original("os").write
-    assert os.write is not original and forked._unpatched_os().write is original
+    real = eventlet.patcher.original("os").write
+    assert os.write is not real and unpatched.original("os").write is real
+    assert unpatched.original("_thread").start_new_thread is eventlet.patcher.original("_thread").start_new_thread

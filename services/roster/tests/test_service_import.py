@@ -12,6 +12,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 from openpyxl import load_workbook
+from psycopg2 import extensions
 
 from services.common.caller import CONTEXT_KEY, Caller, Scope, system_caller
 from services.common.errors import Forbidden
@@ -32,8 +33,8 @@ ORG_UNITS = [
 
 
 @pytest.fixture
-def roster(fresh_amqp_uri: str, tmp_path: Any, container_factory: Any) -> Any:
-    url = f"sqlite:///{tmp_path}/roster.sqlite3"
+def roster(fresh_amqp_uri: str, database_url_for: Any, container_factory: Any) -> Any:
+    url = database_url_for("roster")  # both back ends: PostgreSQL's COPYs run in threads beside the hub
     upgrade("roster", url)
     declare(fresh_amqp_uri, bindings_of([RosterService]))
     container = container_factory(RosterService, {"AMQP_URI": fresh_amqp_uri, "ROSTER_DATABASE_URL": url})
@@ -86,9 +87,10 @@ def test_import_over_rpc_publishes_and_exports(roster: Any, fresh_amqp_uri: str)
 
 
 def test_a_big_import_forks_inside_the_running_service_and_it_goes_on(roster: Any, fresh_amqp_uri: str,
-                                                                      monkeypatch: Any) -> None:
+                                                                      db_backend: str, monkeypatch: Any) -> None:
     """The second half's checks in a child of the worker's process, whose green threads hold live AMQP
-    connections: the import answers and the same connections serve the calls after it."""
+    connections, and (PostgreSQL) its COPYs in OS threads beside the eventlet hub: the import answers, the
+    same connections serve the calls after it and psycopg2 is cooperative again (its wait callback back)."""
     forks = counting_forks(monkeypatch)
     monkeypatch.setattr(importing, "IMPORT_PROCESSES", 2)
     with rpc(fresh_amqp_uri, system_caller("test")) as cluster:
@@ -100,3 +102,5 @@ def test_a_big_import_forks_inside_the_running_service_and_it_goes_on(roster: An
         assert cluster.roster.get_student("202301010130")["name"]
         assert cluster.roster.health()["status"] == "ok"
     assert forks == [1, 1]
+    if db_backend == "postgresql":
+        assert extensions.get_wait_callback() is not None

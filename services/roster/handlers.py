@@ -55,15 +55,6 @@ def _registered_event(student: Student, caller: Caller) -> Any:
     )
 
 
-def register_students(db: Database, caller: Caller, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Register new students from full records (`domain/record.check_record`, as the import checks
-    them); all-or-nothing: any bad row changes nothing, the Invalid lists every row and field."""
-    caller.require_role(IT_CENTRE, STUDENT_AFFAIRS)
-    from services.roster import importing  # importing builds on this module: imported when used
-
-    return importing.register_records(db, caller, rows)
-
-
 def student_view(student: Student, caller: Caller, names: dict[str, str]) -> dict[str, Any]:
     own = caller.role == STUDENT and caller.username == student.student_number
     full_id = caller.role in SEES_FULL_ID or own

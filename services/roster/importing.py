@@ -155,10 +155,12 @@ def _import(db: Database, caller: Caller, content: str, valid_only: bool, update
     }
 
 
-def register_records(db: Database, caller: Caller, raws: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Records sent as data rather than a workbook (`roster.register_students`: seed, test harness,
-    single late admissions): the import's checks and storing, all-or-nothing. A record identical to
-    the register counts as existing, so sending the same rows again changes nothing."""
+def register_students(db: Database, caller: Caller, raws: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Register new students from full records sent as data rather than a workbook (seed, test harness,
+    single late admissions): the import's checks and storing, all-or-nothing (the Invalid lists every
+    row and field). A record identical to the register counts as existing, so sending the same rows
+    again changes nothing."""
+    caller.require_role(*IMPORTERS)
     if not isinstance(raws, list | tuple) or not all(isinstance(r, Mapping) for r in raws):
         raise Invalid("学生记录应为对象列表", "students")
     with db.reading() as s:

@@ -77,7 +77,7 @@ class RosterService(Observable):
 
     @rpc
     def register_students(self, students: list[dict[str, Any]]) -> dict[str, Any]:
-        return handlers.register_students(self.db, require_caller(self.caller), students)
+        return importing.register_students(self.db, require_caller(self.caller), students)
 
     @rpc
     def get_student(self, student_number: str) -> dict[str, Any]:

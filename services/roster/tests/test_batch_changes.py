@@ -18,7 +18,7 @@ from services.common.db import Database
 from services.common.errors import Forbidden, Invalid
 from services.common.models import AuditEntry, OutboxMessage
 from services.common.sheets import ERROR_SHEET, export
-from services.roster import batch_changes, handlers, settings
+from services.roster import batch_changes, handlers, importing, settings
 from services.roster.adapters.orm import PendingGraduation, StatusChange, Student
 from services.roster.domain import status as st
 from services.roster.tests.factories import cn_name, student
@@ -44,7 +44,7 @@ def db(migrated_db: Any) -> Database:
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
         {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
-    handlers.register_students(database, SYSTEM, [student(i) for i in range(1, 7)] + [student(1, klass="2023010102")])
+    importing.register_students(database, SYSTEM, [student(i) for i in range(1, 7)] + [student(1, klass="2023010102")])
     return database
 
 

@@ -22,7 +22,7 @@ from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.models import AuditEntry, OutboxMessage
 from services.common.sheets import ERROR_SHEET, export
 from services.roster import calendar_jobs as jobs
-from services.roster import handlers, settings
+from services.roster import handlers, importing, settings
 from services.roster.adapters.orm import Absence, CalendarRun, PendingGraduation, StatusChange, Student
 from services.roster.domain import calendar as cal
 from services.roster.tests.factories import student
@@ -149,7 +149,7 @@ def school(db: Database) -> Database:  # noqa: F811
 
 def enrol(database: Database, klass: str, *seats: int) -> list[str]:
     born = date(int(klass[:4]) - 18, 3, 14)  # distinct ID numbers per intake
-    handlers.register_students(database, TIMER, [student(seat, klass=klass, born=born) for seat in seats])
+    importing.register_students(database, TIMER, [student(seat, klass=klass, born=born) for seat in seats])
     return [f"{klass}{seat:02d}" for seat in seats]
 
 

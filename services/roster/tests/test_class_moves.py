@@ -28,7 +28,7 @@ from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.events import StudentClassChanged
 from services.common.models import AuditEntry, OutboxMessage
 from services.common.testing import caller
-from services.roster import class_moves, handlers
+from services.roster import class_moves, handlers, importing
 from services.roster.adapters.orm import ClassMove, OrgUnit, Student
 from services.roster.domain import class_moves as rules
 from services.roster.domain import status as st
@@ -142,7 +142,7 @@ def db(migrated_db: Any) -> Database:
     ])
     with database.transaction() as s:  # data from before the org tree was checked: saving it is refused now
         s.add(OrgUnit(code=ORPHAN, name="无主班级", kind="class", parent_code="0901"))
-    handlers.register_students(database, SYS, [student(1), student(2), student(1, klass=MATH, gender="2")])
+    importing.register_students(database, SYS, [student(1), student(2), student(1, klass=MATH, gender="2")])
     return database
 
 

@@ -15,7 +15,7 @@ from services.common.caller import Caller, Scope, system_caller
 from services.common.db import Database
 from services.common.errors import Forbidden, Invalid, NotFound
 from services.common.models import AuditEntry, OutboxMessage
-from services.roster import clearance, handlers, problems
+from services.roster import clearance, handlers, importing, problems
 from services.roster.adapters.orm import ClearanceEvent, Student
 from services.roster.tests.factories import clearance_completed, clearance_revoked, national_id, student
 
@@ -33,7 +33,7 @@ def db(migrated_db: Any) -> Database:
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
         {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
-    handlers.register_students(database, SYSTEM, [student(i) for i in range(1, 6)] + [
+    importing.register_students(database, SYSTEM, [student(i) for i in range(1, 6)] + [
         student(1, klass="2023010102", gender="2")])
     return database
 
@@ -62,7 +62,7 @@ def test_registration_publishes_one_event_per_new_student(db: Database) -> None:
     assert len(registered) == 6
     assert registered[0]["payload"]["student_number"] == "202301010101"
     assert registered[0]["payload"]["left"] is False
-    again = handlers.register_students(db, SYSTEM, [student(1)])
+    again = importing.register_students(db, SYSTEM, [student(1)])
     assert (again["registered"], again["existing"]) == (0, 1)
     assert len(events(db, "student.registered")) == 6
 
@@ -70,7 +70,7 @@ def test_registration_publishes_one_event_per_new_student(db: Database) -> None:
 def test_registration_stores_the_full_record_and_audits_it_in_the_chain(db: Database) -> None:
     row = {**student(7), "political_status": "中国共产主义青年团团员", "native_place": "110101",
            "phone": "138 0013 8000", "level": "本科"}
-    assert handlers.register_students(db, SYSTEM, [row])["registered"] == 1
+    assert importing.register_students(db, SYSTEM, [row])["registered"] == 1
     with db.reading() as s:
         stored = s.get(Student, "202301010107")
         assert stored is not None
@@ -85,7 +85,7 @@ def test_registration_stores_the_full_record_and_audits_it_in_the_chain(db: Data
 def test_registration_is_all_or_nothing(db: Database) -> None:
     bad = {**student(9), "national_id": "110101200503140031"}
     with pytest.raises(Invalid, match="第2行 身份证件号：") as err:
-        handlers.register_students(db, SYSTEM, [student(8), bad])
+        importing.register_students(db, SYSTEM, [student(8), bad])
     assert err.value.field == "national_id"
     with pytest.raises(NotFound):
         handlers.get_student(db, SYSTEM, "202301010108")
@@ -101,7 +101,7 @@ def test_registration_checks_every_row_like_the_import(db: Database) -> None:
         student(11), {**student(12), "national_id": student(11)["national_id"]},  # the same ID twice
     ]
     with pytest.raises(Invalid) as err:
-        handlers.register_students(db, SYSTEM, rows)
+        importing.register_students(db, SYSTEM, rows)
     message = str(err.value.args[0])
     for expected in ("第1行 民族：民族不能为空", "第2行 民族：民族“火星族”不在代码表中", "第3行 学号：",
                      "第4行 班号：班级 2023010199 不存在", "第5行 身份证件号：", "第6行 身份证件号："):
@@ -109,21 +109,21 @@ def test_registration_checks_every_row_like_the_import(db: Database) -> None:
     with db.reading() as s:
         assert s.get(Student, "202301010111") is None
     with pytest.raises(Invalid, match="对象列表"):
-        handlers.register_students(db, SYSTEM, ["202301010111"])  # type: ignore[list-item]
+        importing.register_students(db, SYSTEM, ["202301010111"])  # type: ignore[list-item]
 
 
 def test_registration_refuses_a_registered_number_with_other_data_and_a_taken_id(db: Database) -> None:
     with pytest.raises(Invalid, match="第1行 学号：学号已存在且信息不同"):
-        handlers.register_students(db, SYSTEM, [{**student(1), "ethnicity": "03"}])
+        importing.register_students(db, SYSTEM, [{**student(1), "ethnicity": "03"}])
     taken = {**student(8), "national_id": student(2)["national_id"]}
     with pytest.raises(Invalid, match="202301010102"):
-        handlers.register_students(db, SYSTEM, [taken])
+        importing.register_students(db, SYSTEM, [taken])
     assert len(events(db, "student.registered")) == 6
 
 
 def test_registration_records_a_suspected_duplicate_without_an_id_number(db: Database) -> None:
     """R14 on this entry path too: no ID number, and the name, gender and birth date of someone registered."""
-    result = handlers.register_students(db, SYSTEM, [{**student(8, with_id=False), "name": student(1)["name"]}])
+    result = importing.register_students(db, SYSTEM, [{**student(8, with_id=False), "name": student(1)["name"]}])
     assert result["registered"] == 1
     found = problems.list_problems(db, REGISTRAR)
     assert [[x["student_number"] for x in p["students"]] for p in found] == [["202301010101", "202301010108"]]
@@ -132,7 +132,7 @@ def test_registration_records_a_suspected_duplicate_without_an_id_number(db: Dat
 def test_an_unknown_birthplace_is_a_warning_and_the_student_is_registered(db: Database) -> None:
     born = date(2005, 3, 14)
     row = {**student(8), "national_id": national_id(born, "1", area="330383")}  # 龙港市 (2019), newer than 2005
-    result = handlers.register_students(db, SYSTEM, [row])
+    result = importing.register_students(db, SYSTEM, [row])
     assert result["registered"] == 1
     assert [(w["row"], w["field"]) for w in result["warnings"]] == [(1, "national_id")]
     assert "出生地" in result["warnings"][0]["message"]
@@ -140,7 +140,7 @@ def test_an_unknown_birthplace_is_a_warning_and_the_student_is_registered(db: Da
 
 def test_only_registrars_register(db: Database) -> None:
     with pytest.raises(Forbidden):
-        handlers.register_students(db, COUNSELOR, [student(8)])
+        importing.register_students(db, COUNSELOR, [student(8)])
 
 
 def test_search_is_limited_to_the_callers_scope(db: Database) -> None:
@@ -226,7 +226,7 @@ def test_unknown_student_is_listed_and_reprocessable(db: Database) -> None:
     assert "不存在" in problems[0]["problem"]
     still = clearance.reprocess(db, REGISTRAR, problems[0]["id"])
     assert still["state"] == "unmatched" and still["attempts"] == 2
-    handlers.register_students(db, SYSTEM, [student(9)])
+    importing.register_students(db, SYSTEM, [student(9)])
     done = clearance.reprocess(db, REGISTRAR, problems[0]["id"])
     assert done["state"] == "applied"
     assert status_of(db, "202301010109") == "graduated"

@@ -223,7 +223,7 @@ def test_scan_finds_duplicates_registered_by_other_paths(db: Database) -> None:
     from services.roster.tests.factories import student
 
     # registration marks a record without an ID number like someone registered; not the other way round
-    handlers.register_students(db, SYSTEM, [student(1, with_id=False), {**student(2), "name": cn_name(1)}])
+    importing.register_students(db, SYSTEM, [student(1, with_id=False), {**student(2), "name": cn_name(1)}])
     assert problems.scan(db, REGISTRAR)["found"] == 1
     problem = problems.list_problems(db, REGISTRAR)[0]
     problems.dismiss(db, REGISTRAR, problem["id"], "双胞胎，不是重复")

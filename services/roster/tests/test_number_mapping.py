@@ -18,7 +18,7 @@ from services.common.caller import Caller, Scope, system_caller
 from services.common.db import Database
 from services.common.errors import Conflict, Forbidden, Invalid
 from services.common.models import AuditEntry, OutboxMessage
-from services.roster import handlers, number_mapping
+from services.roster import handlers, importing, number_mapping
 from services.roster.adapters.orm import Absence, NumberChange, StatusChange, Student
 from services.roster.domain import number_mapping as nm
 from services.roster.domain.record import check_record
@@ -123,7 +123,7 @@ def db(migrated_db: Any) -> Database:
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
         {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
-    handlers.register_students(database, SYSTEM, [provisional(1), provisional(2), provisional(3),
+    importing.register_students(database, SYSTEM, [provisional(1), provisional(2), provisional(3),
                                                    student(9)])  # 202301010109 has its number already
     now = datetime.now(UTC)
     with database.transaction() as s:  # rows in other tables that refer to the provisional number

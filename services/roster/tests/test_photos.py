@@ -17,7 +17,7 @@ from services.common.caller import Caller, Scope, system_caller
 from services.common.db import Database
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from services.common.models import AuditEntry
-from services.roster import handlers, photos
+from services.roster import handlers, importing, photos
 from services.roster.adapters.orm import StudentPhoto
 from services.roster.domain import photos as ph
 from services.roster.tests.factories import student
@@ -105,7 +105,7 @@ def db(migrated_db: Any) -> Database:
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"},
         {"code": "2023010102", "name": "计科2302", "kind": "class", "parent_code": "0101"},
     ])
-    handlers.register_students(database, SYSTEM, [student(1), student(2), student(3, with_id=False),
+    importing.register_students(database, SYSTEM, [student(1), student(2), student(3, with_id=False),
                                                   student(1, klass="2023010102")])
     return database
 

@@ -4,15 +4,22 @@ and the audit chain check. Workbooks travel as base64 in JSON (`content`) or as 
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from gateway import auth
-from gateway.roster_web import long_call, upload_b64
+from gateway.roster_web import (
+    MAX_PHOTO_MB,
+    MAX_PHOTO_ZIP_MB,
+    MAX_UPLOAD_MB,
+    PHOTO_TOO_BIG,
+    long_call,
+    upload_b64,
+    uploaded_photo_zip,
+)
 from gateway.security import check_api_request
-from gateway.spreadsheets import api_workbook, base64_workbook
+from gateway.spreadsheets import api_workbook, base64_body, base64_workbook
 from services.common.errors import Invalid
 
 bp = Blueprint("roster_api", __name__, url_prefix="/api/v1/roster")
@@ -48,7 +55,7 @@ def import_students() -> Response:
         content, options = upload_b64(), request.form
     else:
         options = _body()
-        content = base64_workbook(options.get("content"))
+        content = base64_workbook(options.get("content"), MAX_UPLOAD_MB)
     return jsonify(long_call("import_students", content, _flag(options.get("valid_only", False)),
                              _flag(options.get("update_existing", False))))
 
@@ -169,14 +176,14 @@ def number_mapping_template() -> Response:
 def preview_number_mapping() -> Response:
     """JSON {content} or multipart `file`: every row checked, nothing changed."""
     body = {} if request.files else _body()
-    return jsonify(long_call("preview_number_mapping", api_workbook(40, body)))
+    return jsonify(long_call("preview_number_mapping", api_workbook(MAX_UPLOAD_MB, body)))
 
 
 @bp.post("/number-mapping/apply")
 def apply_number_mapping() -> Response:
     """JSON {content, reason} or multipart `file` + `reason`: all rows or none."""
     body = dict(request.form) if request.files else _body()
-    return jsonify(long_call("apply_number_mapping", api_workbook(40, body), str(body.get("reason", ""))))
+    return jsonify(long_call("apply_number_mapping", api_workbook(MAX_UPLOAD_MB, body), str(body.get("reason", ""))))
 
 
 @bp.get("/students/<student_number>/number-changes")
@@ -193,9 +200,8 @@ def photo(student_number: str) -> Response:
 def upload_photo(student_number: str) -> Response:
     """{"content": base64 JPEG, "filename": "..."}"""
     body = _body()
-    content = body.get("content")
-    if not isinstance(content, str):
-        raise Invalid("content 必须是 base64 编码的 JPEG 照片")
+    content = base64_body(body.get("content"), MAX_PHOTO_MB, not_base64="content 必须是 base64 编码的 JPEG 照片",
+                          too_big=PHOTO_TOO_BIG)
     filename = body.get("filename")
     return jsonify(auth.call("roster", "upload_photo", student_number, content,
                              str(filename) if filename else None))
@@ -205,13 +211,10 @@ def upload_photo(student_number: str) -> Response:
 def import_photos() -> Response:
     """JSON {content: base64 zip, valid_only} or multipart `file` (+ `valid_only`)."""
     if request.files:
-        upload = request.files.get("file")
-        if upload is None:
-            raise Invalid("请上传照片压缩包 file")
-        content, options = base64.b64encode(upload.read()).decode(), request.form
+        content, options = uploaded_photo_zip(), request.form
     else:
         options = _body()
-        content = options.get("content")
-        if not isinstance(content, str):
-            raise Invalid("content 必须是 base64 编码的 zip 压缩包")
+        content = base64_body(options.get("content"), MAX_PHOTO_ZIP_MB,
+                              not_base64="content 必须是 base64 编码的 zip 压缩包",
+                              too_big=f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
     return jsonify(long_call("import_photos", content, _flag(options.get("valid_only", False))))

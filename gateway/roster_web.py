@@ -283,7 +283,15 @@ def numbers_result(token: str) -> Response:
 # -- 照片 (R15): one student's photo, and a zip of photos named by the rule ---------------------------
 
 MAX_PHOTO_ZIP_MB = 100
+MAX_PHOTO_MB = 1  # read at most this of one photo: the service allows 60 KB (R15) and says so
+PHOTO_TOO_BIG = "照片须小于 60 KB"
 PHOTO_WRITERS = ("student_affairs", "counselor", "deputy_secretary")
+
+
+def uploaded_photo_zip() -> str:
+    """The uploaded zip of photos as base64 (the page's and the API's multipart `file`)."""
+    return uploaded_b64("file", ".zip", MAX_PHOTO_ZIP_MB, missing="请选择照片压缩包（.zip）",
+                        wrong_type="只支持 .zip 压缩包", too_big=f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
 
 
 @bp.get("/students/<student_number>/photo.jpg")
@@ -308,9 +316,9 @@ def photo_page(student_number: str) -> str:
         try:
             if upload is None or not upload.filename:
                 raise Invalid("请选择照片文件（.jpg）")
-            data = upload.read(1024 * 1024 + 1)
-            if len(data) > 1024 * 1024:
-                raise Invalid("照片须小于 60 KB")
+            data = upload.read(MAX_PHOTO_MB * 1024 * 1024 + 1)
+            if len(data) > MAX_PHOTO_MB * 1024 * 1024:
+                raise Invalid(PHOTO_TOO_BIG)
             result = auth.call("roster", "upload_photo", student_number, base64.b64encode(data).decode(),
                                upload.filename)
             message = "照片已保存" if result["saved"] else "与现有照片相同，未作更改"
@@ -333,9 +341,7 @@ def photos_import() -> str:
     result = error = None
     if request.method == "POST":
         try:
-            content = uploaded_b64("file", ".zip", MAX_PHOTO_ZIP_MB, missing="请选择照片压缩包（.zip）",
-                                   wrong_type="只支持 .zip 压缩包", too_big=f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
-            result = long_call("import_photos", content, request.form.get("valid_only") == "1")
+            result = long_call("import_photos", uploaded_photo_zip(), request.form.get("valid_only") == "1")
         except (Invalid, Conflict, NotFound, Forbidden) as exc:
             error = _error_text(exc)
     return _render("roster_photos.html", caller, [GROUP, ("照片导入", None)], result=result, error=error)

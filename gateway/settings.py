@@ -42,6 +42,8 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("XUEJI_COOKIE_SECURE", production),
         "JSON_AS_ASCII": False,
+        # Any request body (413 beyond): the largest upload, a 100 MB photo zip, as base64 in a JSON body.
+        "MAX_CONTENT_LENGTH": 140 * 1024 * 1024,
     }
     config.update(overrides or {})
     if not config["SECRET_KEY"]:

@@ -31,20 +31,31 @@ def xlsx_response(data: bytes | str, filename: str) -> Response:
     return response
 
 
-def base64_workbook(content: Any) -> str:
-    """An API body's `content`: checked to be base64 (the service checks the workbook itself)."""
+def base64_body(content: Any, max_mb: int, *, not_base64: str, too_big: str) -> str:
+    """An API body's file as base64 `content`: checked to be base64 of at most `max_mb` (what the same
+    upload as a multipart file may weigh); the service checks the file itself."""
     if not isinstance(content, str):
-        raise Invalid("content 必须是 base64 编码的 .xlsx 文件")
+        raise Invalid(not_base64)
+    limit = max_mb * 1024 * 1024
+    if len(content) > -(-limit // 3) * 4:  # longer than base64 of `limit` bytes: not decoded at all
+        raise Invalid(too_big)
     try:
-        base64.b64decode(content, validate=True)
+        size = len(base64.b64decode(content, validate=True))
     except ValueError:
         raise Invalid("content 不是有效的 base64") from None
+    if size > limit:
+        raise Invalid(too_big)
     return content
+
+
+def base64_workbook(content: Any, max_mb: int) -> str:
+    return base64_body(content, max_mb, not_base64="content 必须是 base64 编码的 .xlsx 文件",
+                       too_big=f"文件不能超过 {max_mb} MB")
 
 
 def api_workbook(max_mb: int, body: dict[str, Any]) -> str:
     """An API request's workbook: a multipart `file`, or `content` (base64) in the JSON body."""
-    return uploaded_xlsx_b64(max_mb) if request.files else base64_workbook(body.get("content"))
+    return uploaded_xlsx_b64(max_mb) if request.files else base64_workbook(body.get("content"), max_mb)
 
 
 def uploaded_xlsx_b64(max_mb: int, field: str = "file") -> str:

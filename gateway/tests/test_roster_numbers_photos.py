@@ -161,3 +161,37 @@ def test_photo_upload_view_zip_import_and_record_card(env: dict[str, Any]) -> No
         template_rendered.disconnect(record, client.application)
     assert card.status_code == 200 and card.mimetype == "application/pdf"
     assert f'src="data:image/jpeg;base64,{base64.b64encode(photo).decode()}"' in pages[0]
+
+
+def test_photo_zip_over_the_api_with_the_pages_limits(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON (base64) and multipart give the same answer; each is refused past the page's own size limit,
+    and any request body past the gateway's with 413."""
+    client = env["client"]
+    web_login(client, REGISTRAR, PASSWORD)
+    headers = {"X-CSRF-Token": csrf(client)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(f"{student(1, klass=CLASS)['national_id']}.jpg", jpeg(quality=80))
+    archive = buffer.getvalue()
+    as_json = client.post("/api/v1/roster/photos/import", headers=headers,
+                          json={"content": base64.b64encode(archive).decode()}).get_json()
+    as_file = client.post("/api/v1/roster/photos/import", headers=headers, content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(archive), "照片.zip")}).get_json()
+    assert as_json["ok"] and as_json["saved"] == 1 and as_json["files"][0]["student_number"] == EXAM
+    assert as_file["ok"] and as_file["unchanged"] == 1  # the same photo again
+
+    monkeypatch.setattr("gateway.roster_api.MAX_PHOTO_ZIP_MB", 0)
+    monkeypatch.setattr("gateway.roster_web.MAX_PHOTO_ZIP_MB", 0)
+    refused = client.post("/api/v1/roster/photos/import", headers=headers,
+                          json={"content": base64.b64encode(archive).decode()})
+    assert refused.status_code == 400 and refused.get_json()["error"]["message"] == "压缩包不能超过 0 MB"
+    refused = client.post("/api/v1/roster/photos/import", headers=headers, content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(archive), "照片.zip")})
+    assert refused.status_code == 400 and refused.get_json()["error"]["message"] == "压缩包不能超过 0 MB"
+    photo = client.put(f"/api/v1/roster/students/{EXAM}/photo", headers=headers,
+                       json={"content": base64.b64encode(b"\xff" * (1024 * 1024 + 1)).decode()})
+    assert photo.status_code == 400 and photo.get_json()["error"]["message"] == "照片须小于 60 KB"
+
+    client.application.config["MAX_CONTENT_LENGTH"] = 1024
+    too_large = client.post("/api/v1/roster/photos/import", headers=headers, json={"content": "A" * 2048})
+    assert too_large.status_code == 413 and too_large.get_json()["error"]["code"] == "too_large"

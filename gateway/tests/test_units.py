@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from nameko.exceptions import MethodNotFound, RemoteError
 from werkzeug.exceptions import MethodNotAllowed
@@ -10,6 +12,7 @@ from gateway import settings
 from gateway.errors import describe, error_body
 from gateway.presenters import Pagination, local_time, page_args, status_tag
 from gateway.rpc import ServiceUnavailable, timeout_from_env
+from gateway.spreadsheets import base64_body
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 
 
@@ -108,3 +111,16 @@ def test_error_body_names_the_input_the_service_named() -> None:
     named = error_body(describe(Invalid("非常规时段转学须填写原因", "out_of_term_reason")))
     assert named == {"error": {"code": "invalid", "message": "非常规时段转学须填写原因", "field": "out_of_term_reason"}}
     assert "field" not in error_body(describe(Invalid("学号格式不正确")))["error"]
+
+
+def test_a_base64_body_is_held_to_the_size_of_the_same_upload_as_a_file() -> None:
+    limit = 1024 * 1024
+    exactly = base64.b64encode(b"\0" * limit).decode()
+    assert base64_body(exactly, 1, not_base64="x", too_big="太大") == exactly
+    for over in (limit + 1, 3 * limit):  # same base64 length as the limit's, and far longer (never decoded)
+        with pytest.raises(Invalid, match="太大"):
+            base64_body(base64.b64encode(b"\0" * over).decode(), 1, not_base64="x", too_big="太大")
+    with pytest.raises(Invalid, match="不是 base64"):
+        base64_body(None, 1, not_base64="不是 base64", too_big="太大")
+    with pytest.raises(Invalid, match="不是有效的 base64"):
+        base64_body("not base64!", 1, not_base64="x", too_big="太大")

@@ -137,9 +137,6 @@ def bed(label: str) -> str:
                    label=label, stays=auth.call("housing", "stays_of_bed", label))
 
 
-GENDERS = {"1": "男", "2": "女"}
-
-
 @bp.get("/students/<student_number>")
 def student(student_number: str) -> str:
     """住宿记录: the current bed and every stay of one student. Counselors and deputy
@@ -165,7 +162,7 @@ def student(student_number: str) -> str:
     trail = [GROUP, ("我的住宿", None)] if own else [GROUP, ("住宿查询", url_for("housing_web.residents")),
                                                      (title, None)]
     return _render("housing_student.html", caller, trail,
-                   number=student_number, person=person, gender=GENDERS.get((person or {}).get("gender", ""), ""),
+                   number=student_number, person=person, gender=(person or {}).get("gender_label", ""),
                    bed=current["bed"], checked_in_at=open_stay["checked_in_at"] if open_stay else None,
                    stays=list(reversed(stays)), can_write=menu.allowed(caller.role, "housing_assign"))
 

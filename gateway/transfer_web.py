@@ -40,19 +40,10 @@ MAX_UPLOAD_MB = 5  # a calendar workbook (a year is a few dozen rows)
 LONG_RPC = 120.0  # seconds: a calendar workbook import
 DAYS_LEFT_WARNING = 3  # 剩余工作日 shown red at or below this
 
-DIRECTIONS = (("", "全部"), ("inflow", "转入"), ("outflow", "转出"))
-# States and stages come labelled by the service (each transfer, its stages, the list's `state_options`).
+# Codes come labelled by the services: states and stages with each transfer and the list's `state_options`,
+# the rest by `transfer.choices`; gender and ID document types are roster's code tables.
 # Who may make unacknowledged messages due at once (重发).
 RESENDERS = frozenset({roles.STUDENT_AFFAIRS, roles.ACADEMIC_AFFAIRS, roles.IT_CENTRE})
-TRANSFER_KINDS = (("intra_province", "省内转学"), ("inter_province", "跨省转学"))
-GENDERS = (("1", "男"), ("2", "女"))
-# 全国学籍系统身份证件类型 (roster's code table `id_type`).
-ID_TYPES = (("1", "居民身份证"), ("2", "香港特区护照/身份证明"), ("3", "澳门特区护照/身份证明"),
-            ("4", "台湾居民来往大陆通行证"), ("5", "境外永久居住证"), ("6", "护照"), ("7", "港澳台居民居住证"),
-            ("9", "其他"))
-INTERNAL_KINDS = (("major", "转专业"), ("study_centre", "转学习中心"))
-INTERNAL_STATES = (("", "全部"), ("pending_left", "待调出单位审核"), ("pending_joined", "待调入单位审核"),
-                   ("approved", "已通过"), ("rejected", "未通过"))
 # Who approves T7 changes (the service checks the deputy secretary's college).
 INTERNAL_DECIDERS = frozenset({roles.DEPUTY_SECRETARY, roles.STUDENT_AFFAIRS})
 # The 工作日历 page: student affairs edits everything; an authority only its own deadline days.
@@ -62,6 +53,11 @@ CALENDAR_EDITORS = frozenset({roles.STUDENT_AFFAIRS})
 @bp.before_request
 def _csrf() -> None:
     check_form()
+
+
+def _pairs(options: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Labelled codes (`transfer.choices`, a roster code table's active codes) as the templates' selects take them."""
+    return [(c["code"], c["label"]) for c in options if c.get("active", True)]
 
 
 def days_left_class(days: Any) -> str:
@@ -118,22 +114,25 @@ def file_page() -> str | Response:
             peer_code = _text("peer_code", 10)
             if not peer_code:
                 raise Invalid("请选择转出学校")
-            kind = _text("transfer_kind", 16)
-            if kind not in dict(TRANSFER_KINDS):
-                raise Invalid("请选择省内或跨省转学")
-            view = auth.call("transfer", "file_transfer", _student_form(), peer_code, kind, _text("reason"),
+            view = auth.call("transfer", "file_transfer", _student_form(), peer_code, _text("transfer_kind", 16),
+                             _text("reason"),
                              _text("target_class_code", 16), _evidence_files(), _text("out_of_term_reason"))
             return redirect(url_for("transfer_web.detail", transfer_id=view["transfer_id"], notice="filed"))
         except USER_ERRORS as exc:
             error = _error_text(exc)
             asks_reason = _out_of_term_needed(exc)
-    peers_outcome = auth.rpc().call_many({"peers": ("transfer", "list_peers")}, caller=caller)["peers"]
-    # Without the peers list (the service refused or is away) the code is typed instead of chosen.
-    peers = [p for p in peers_outcome.value if p["active"]] if peers_outcome.ok else None
+    outcomes = auth.rpc().call_many({"peers": ("transfer", "list_peers"), "choices": ("transfer", "choices"),
+                                     "codes": ("roster", "code_tables")}, caller=caller)
+    # Without the peers list (the service refused or is away) the code is typed instead of chosen; so are
+    # gender and ID document type without roster's code tables.
+    peers = [p for p in outcomes["peers"].value if p["active"]] if outcomes["peers"].ok else None
+    codes = outcomes["codes"].value if outcomes["codes"].ok else None
+    kinds = _pairs(outcomes["choices"].value["transfer_kinds"]) if outcomes["choices"].ok else []
     form = request.form if request.method == "POST" else {}
     show_out_of_term = bool(form.get("out_of_term_reason")) or asks_reason
     return _render("transfer_file.html", caller, [GROUP, ("转学申请", None)], form=form, error=error, peers=peers,
-                   transfer_kinds=TRANSFER_KINDS, genders=GENDERS, id_types=ID_TYPES,
+                   transfer_kinds=kinds, genders=_pairs(codes["gender"]["codes"]) if codes else None,
+                   id_types=_pairs(codes["id_type"]["codes"]) if codes else None,
                    show_out_of_term=show_out_of_term, max_files=MAX_EVIDENCE_FILES, max_mb=MAX_EVIDENCE_MB)
 
 
@@ -143,8 +142,7 @@ def file_page() -> str | Response:
 def _list_args() -> tuple[str, str, str, int, int]:
     direction = request.args.get("direction", "")
     state = request.args.get("state", "")
-    if direction not in dict(DIRECTIONS):
-        direction = ""
+    direction = direction[:16]  # the service knows the directions; an unknown one is refused (`transfers`)
     state = state[:32]  # the service knows the states; an unknown one gets the whole list (`transfers`)
     q = request.args.get("q", "").strip()[:64]
     page, per_page = page_args(request.args.get("page"), request.args.get("per_page"))
@@ -159,15 +157,16 @@ def transfers() -> str:
     try:
         result = auth.call("transfer", "list_transfers", direction, state, q, page, per_page)
     except Invalid:
-        if not state:
+        if not state and not direction:
             raise
-        state = ""  # a state the service does not know (an old link): the list unfiltered
+        direction = state = ""  # a filter the service does not know (an old link): the list unfiltered
         result = auth.call("transfer", "list_transfers", direction, state, q, page, per_page)
     params = {k: v for k, v in (("direction", direction), ("state", state), ("q", q)) if v}
     states = [("", "全部"), *((o["state"], o["state_label"]) for o in result["state_options"])]
     return _render("transfer_list.html", caller, [GROUP, ("转学列表", None)], items=result["items"],
                    pagination=Pagination(page, per_page, int(result["total"])), page_sizes=PAGE_SIZES,
-                   direction=direction, state=state, q=q, params=params, directions=DIRECTIONS, states=states,
+                   direction=direction, state=state, q=q, params=params,
+                   directions=[("", "全部"), *_pairs(auth.call("transfer", "choices")["directions"])], states=states,
                    **_common())
 
 
@@ -485,8 +484,6 @@ def internal() -> str:
                 number, kind = _text("student_number", 20), _text("kind", 16)
                 if not number:
                     raise Invalid("请填写学号")
-                if kind not in dict(INTERNAL_KINDS):
-                    raise Invalid("请选择转专业或转学习中心")
                 result = auth.call("transfer", "file_internal_change", number, kind, _text("to_class_code", 16),
                                    _text("reason"))
                 message = f"申请已提交（编号 {result['id']}），等待调出单位审核"
@@ -501,8 +498,10 @@ def internal() -> str:
                 raise Invalid("未知操作")
         except USER_ERRORS as exc:
             error = _error_text(exc)
+    choices = auth.call("transfer", "choices")
+    states = [("", "全部"), *_pairs(choices["internal_states"])]
     state = request.args.get("state", "")
-    if state not in dict(INTERNAL_STATES):
+    if state not in dict(states):
         state = ""
     q = request.args.get("q", "").strip()[:64]
     items = auth.call("transfer", "list_internal_changes", state)
@@ -513,6 +512,6 @@ def internal() -> str:
     start = (pagination.page - 1) * per_page
     form = request.form if error and action == "file" else {}
     return _render("transfer_internal.html", caller, [GROUP, ("校内转专业", None)], items=items[start:start + per_page],
-                   pagination=pagination, page_sizes=PAGE_SIZES, state=state, q=q, states=INTERNAL_STATES,
-                   kinds=INTERNAL_KINDS, form=form, message=message, error=error, action=action,
+                   pagination=pagination, page_sizes=PAGE_SIZES, state=state, q=q, states=states,
+                   kinds=_pairs(choices["internal_kinds"]), form=form, message=message, error=error, action=action,
                    decides=lambda change: _decides_internal(caller, change))

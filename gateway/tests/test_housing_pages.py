@@ -130,6 +130,7 @@ def test_the_history_shows_both_stays_after_a_move_with_the_reason(env: dict[str
     client = client_as(env, CENTRE)
     page = text_of(client.get(f"/housing/students/{MOVER}"))
     assert f"住宿记录：学生零一（{MOVER}）" in page
+    assert re.search(r"<dt>性别</dt><dd>(男生|女生)</dd>", page)  # labelled by housing
     current = page.split('id="current-bed"', 1)[1].split("</dl>", 1)[0]
     assert "1号楼-102-1" in current and "未办理入住" not in current  # checked in after the move
     newest, oldest = stay_rows(page)
@@ -150,7 +151,8 @@ def test_the_history_shows_both_stays_after_a_move_with_the_reason(env: dict[str
     assert "离校未退宿名单" in checkout and "撤销异动后未能恢复床位（0 人）" in checkout
 
     # Linked from the residents list and from the student's page.
-    assert f'href="/housing/students/{MOVER}"' in text_of(client.get(f"/housing/residents?q={MOVER}"))
+    residents = text_of(client.get(f"/housing/residents?q={MOVER}"))
+    assert f'href="/housing/students/{MOVER}"' in residents and re.search(r"<td>(男生|女生)</td>", residents)
     assert f'href="/housing/students/{MOVER}"' in text_of(client.get(f"/students/{MOVER}"))
     # The bed's own history names the reason in Chinese too.
     assert "调整床位" in text_of(client.get("/housing/beds/1号楼-101-1"))

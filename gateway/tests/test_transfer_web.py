@@ -157,6 +157,9 @@ def test_filed_transfer_reaches_the_authority_queue_and_its_approval_sends_the_r
 
     page = text_of(client.get("/transfers/new"))
     assert f'<option value="{PEER}">{PEER_NAME}（{PEER}）</option>' in page
+    # codes labelled by their owners: roster's code tables, the transfer service's kinds
+    assert '<option value="9">其他</option>' in page and '<option value="2">女</option>' in page
+    assert '<option value="inter_province">跨省转学</option>' in page
     assert 'name="out_of_term_reason"' not in page  # no term windows set: the field is not asked for
     form = {**NEWCOMER, "peer_code": PEER, "transfer_kind": "intra_province", "target_class_code": MINE,
             "reason": "随父母工作调动"}
@@ -169,6 +172,7 @@ def test_filed_transfer_reaches_the_authority_queue_and_its_approval_sends_the_r
     detail_url = response.headers["Location"].split("?")[0]
     page = text_of(client.get(response.headers["Location"]))
     assert "转学申请已提交，等待转入地学籍主管部门审批" in page and "待转入地主管部门审批" in page
+    assert "<dt>性别</dt><dd>女</dd>" in page  # labelled by the service
     links = re.findall(r'href="(/transfers/[^"]+/evidence/\d+)">([^<]+)</a>', page)
     assert [name for _, name in links] == ["转学申请表.pdf", "户籍证明.pdf"]
     download = client.get(links[0][0])
@@ -208,6 +212,8 @@ def test_filed_transfer_reaches_the_authority_queue_and_its_approval_sends_the_r
     assert '<option value="outflow_school" selected>待转出学校审核</option>' in page
     page = text_of(client.get("/transfers?state=no_such_state"))
     assert "林小雨" in page and '<option value="" selected>全部</option>' in page
+    page = text_of(client.get("/transfers?direction=sideways"))
+    assert "林小雨" in page and '<option value="outflow">转出</option>' in page
 
 
 def test_outflow_request_is_decided_by_the_school_then_the_authority(env: dict[str, Any]) -> None:
@@ -394,6 +400,8 @@ def test_internal_change_is_filed_and_approved_by_the_unit_left_and_the_unit_joi
     page = text_of(post(client, "/transfers/internal", action="file", student_number=number, kind="major",
                         to_class_code=ELSEWHERE, reason="兴趣转向外语"))
     assert "申请已提交" in page and "兴趣转向外语" in page
+    assert '<option value="study_centre">转学习中心</option>' in page
+    assert '<option value="pending_joined">待调入单位审核</option>' in page
     change_id = re.search(r"编号 (\d+)", page)
     assert change_id is not None
     assert 'name="change_id"' not in page  # counselors file, they do not approve
@@ -504,3 +512,21 @@ def test_api_answers_with_the_documented_shapes(env: dict[str, Any]) -> None:
                           json={"approve": True}).get_json()
     assert decided["state"] == "pending_joined"
     assert client.get("/api/v1/transfers/internal-changes?state=pending_joined").get_json()[0]["id"] == change["id"]
+
+
+def test_without_rosters_code_tables_the_codes_are_typed(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """roster's code tables not to be had (the call fails): the page still opens, those codes typed."""
+    from gateway.rpc import RpcPool
+
+    call_many = RpcPool.call_many
+
+    def roster_away(self: RpcPool, calls: Any, **kwargs: Any) -> Any:
+        return call_many(self, {k: ("roster", "no_such_method") if v[0] == "roster" else v for k, v in calls.items()},
+                         **kwargs)
+
+    monkeypatch.setattr(RpcPool, "call_many", roster_away)
+    client = env["client"]
+    web_login(client, SA)
+    page = text_of(client.get("/transfers/new"))
+    assert '<input id="gender" name="gender"' in page and '<input id="id_type" name="id_type"' in page
+    assert "代码表暂不可用" in page and '<option value="intra_province">省内转学</option>' in page

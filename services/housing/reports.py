@@ -116,7 +116,8 @@ def residents(db: Database, caller: Caller, q: Any = "", page: Any = 1, per_page
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = s.execute(query.order_by(Student.student_number).offset((page - 1) * per_page).limit(per_page))
         items = [{"student_number": st.student_number, "name": st.name, "gender": st.gender,
-                  "college_code": st.college_code, "class_code": st.class_code, "status": st.status,
+                  "gender_label": GENDER_LABELS.get(st.gender, ""), "college_code": st.college_code,
+                  "class_code": st.class_code, "status": st.status,
                   "bed_label": bed.label if bed else None, "since": _iso(bed.occupied_since) if bed else None}
                  for st, bed in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page}

@@ -137,6 +137,11 @@ class TransferService(Observable):
                                         int(per_page))
 
     @rpc
+    def choices(self) -> dict[str, list[dict[str, str]]]:
+        require_caller(self.caller)
+        return transfers.choices()
+
+    @rpc
     def my_stages(self) -> list[dict[str, str]]:
         return transfers.my_stages(require_caller(self.caller))
 

@@ -39,6 +39,7 @@ from services.transfer.adapters.orm import (
     TransferSetting,
     TransferStage,
 )
+from services.transfer.domain import internal as internal_rules
 from services.transfer.domain import protocol, students
 from services.transfer.domain import workflow as wf
 from services.transfer.outgoing import own_code, queue_message
@@ -644,7 +645,8 @@ def _summary(t: Transfer, peer_names: dict[str, str], calendar: WorkdayCalendar,
         "stage_is_ours": wf.is_ours(t.direction, t.stage),
         "stage_deadline": _iso(t.stage_deadline), "days_left": _days_left(t, calendar, today),
         "student": {"national_student_id": t.national_student_id, "name": t.name, "gender": t.gender,
-                    "birth_date": t.birth_date, "id_type": t.id_type, "id_number": t.id_number},
+                    "gender_label": wf.GENDER_LABELS.get(t.gender, t.gender), "birth_date": t.birth_date,
+                    "id_type": t.id_type, "id_number": t.id_number},
         "outflow_student_number": t.outflow_student_number, "inflow_student_number": t.inflow_student_number,
         "target_class_code": t.target_class_code, "reason": t.reason, "out_of_term_reason": t.out_of_term_reason,
         "transfer_kind": t.transfer_kind, "transfer_kind_label": wf.KIND_LABELS.get(t.transfer_kind, ""),
@@ -698,6 +700,17 @@ def get_transfer(db: Database, caller: Caller, transfer_id: str, today: date | N
     caller.require_role(*VIEW_ROLES)
     with db.reading() as s:
         return _actions(_view(s, _get(s, transfer_id), today or wf.campus_day(datetime.now(UTC))), caller)
+
+
+def choices() -> dict[str, list[dict[str, str]]]:
+    """The labelled codes the pages offer (directions, kinds of transfer, the kinds and states of 校内异动),
+    from the domain's tables: the one copy of these labels. No data: any signed-in caller may read them."""
+
+    def labelled(labels: dict[str, str]) -> list[dict[str, str]]:
+        return [{"code": code, "label": label} for code, label in labels.items()]
+
+    return {"directions": labelled(wf.DIRECTION_LABELS), "transfer_kinds": labelled(wf.KIND_LABELS),
+            "internal_kinds": labelled(internal_rules.KINDS), "internal_states": labelled(internal_rules.STATES)}
 
 
 def my_stages(caller: Caller) -> list[dict[str, str]]:

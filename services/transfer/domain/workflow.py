@@ -69,6 +69,7 @@ STATE_LABELS = {
 }
 DECISION_LABELS = {APPROVED: "同意", REJECTED_DECISION: "不同意"}
 KIND_LABELS = {INTRA_PROVINCE: "省内转学", INTER_PROVINCE: "跨省转学"}
+GENDER_LABELS = {"1": "男", "2": "女"}  # GB/T 2261.1, as the interchange carries `gender`
 MESSAGE_KIND_LABELS = {
     "transfer.request": "转学申请",
     "transfer.decision": "审核结果",

@@ -85,6 +85,7 @@ def buildings() -> str | Response:
             error = str(exc.args[0]) if exc.args else "保存失败"
     return _render("housing_buildings.html", caller, [GROUP, ("楼栋房间", None)],
                    buildings=auth.call("housing", "list_buildings"), campuses=auth.call("housing", "list_campuses"),
+                   policies=auth.call("housing", "choices")["gender_policies"],
                    can_write=caller.role == "housing_centre", error=error,
                    message=SAVED.get(request.args.get("saved", "")))
 

@@ -82,6 +82,12 @@ def save_campus(db: Database, caller: Caller, code: Any, name: Any) -> dict[str,
         return {"code": code, "name": name}
 
 
+def choices() -> dict[str, list[dict[str, str]]]:
+    """The labelled codes the pages offer (buildings' gender policies), from the domain's table: the one copy of
+    these labels. No data: any signed-in caller may read them."""
+    return {"gender_policies": [{"code": code, "label": label} for code, label in GENDER_POLICIES.items()]}
+
+
 def list_campuses(db: Database, caller: Caller) -> list[dict[str, Any]]:
     caller.require_role(*ESTATE_READERS)
     with db.reading() as s:

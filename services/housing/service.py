@@ -87,6 +87,11 @@ class HousingService(Observable):
         return estate.save_campus(self.db, require_caller(self.caller), code, name)
 
     @rpc
+    def choices(self) -> dict[str, list[dict[str, str]]]:
+        require_caller(self.caller)
+        return estate.choices()
+
+    @rpc
     def list_campuses(self) -> list[dict[str, Any]]:
         return estate.list_campuses(self.db, require_caller(self.caller))
 

@@ -51,6 +51,7 @@ def test_housing_centre_browses_previews_and_applies_a_bulk_move(site: dict[str,
         assert label in home
     page = client.get("/housing/buildings").get_data(as_text=True)
     assert "M1号楼" in page and "男生楼" in page
+    assert '<option value="mixed">男女混合楼</option>' in page  # the new building's policies, labelled by housing
     rooms = client.get("/housing/buildings/M1").get_data(as_text=True)
     assert "1号床" in rooms and "未入住" in rooms
 

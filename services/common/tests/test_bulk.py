@@ -168,3 +168,21 @@ def test_a_lock_timeout_behind_is_sqlalchemys_error(db: Database, key_held: Any)
         s.execute(sql("SET LOCAL lock_timeout = '200ms'"))
         with copying_behind(s):
             insert_rows(s, THINGS, [{"code": "held"}])
+
+
+def test_a_copy_longer_than_the_sockets_buffers_arrives_whole_on_a_cooperative_connection(
+        db: Database, db_backend: str) -> None:
+    """psycogreen makes the connections non-blocking; COPY runs with the wait callback unset, in this thread and
+    behind: libpq must still send every byte (8 MB here, several times what a socket buffers)."""
+    if db_backend == "postgresql":
+        from psycopg2 import extensions
+
+        assert extensions.get_wait_callback() is not None  # the services' own set-up
+    rows = [{"code": f"c{i}", "note": "备注" * 130 + str(i)} for i in range(10000)]
+    with db.transaction() as s:
+        insert_rows(s, THINGS, rows[:5000])
+        with copying_behind(s):
+            insert_rows(s, THINGS, rows[5000:])
+    with db.reading() as s:
+        stored = s.execute(select(func.count(), func.sum(func.length(THINGS.c.note)))).one()
+    assert tuple(stored) == (len(rows), sum(len(r["note"]) for r in rows))

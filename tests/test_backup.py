@@ -23,6 +23,7 @@ from services.common.testing import registered
 from services.housing import handlers as housing
 from services.identity import handlers as identity
 from services.roster import handlers as roster
+from services.roster import importing
 from services.roster.tests.factories import student
 
 SYSTEM = system_caller("tests")
@@ -44,7 +45,7 @@ def fill(urls: dict[str, str]) -> None:
         {"code": "01", "name": "计算机学院", "kind": "college"},
         {"code": "0101", "name": "计算机科学与技术", "kind": "major", "parent_code": "01"},
         {"code": "2023010101", "name": "计科2301", "kind": "class", "parent_code": "0101"}])
-    roster.register_students(db, SYSTEM, [student(i) for i in range(1, 7)])
+    importing.register_students(db, SYSTEM, [student(i) for i in range(1, 7)])
     db.dispose()
     db = Database(urls["housing"])
     housing.create_beds(db, SYSTEM, [{"building_code": "B1", "building_name": "1号楼", "gender_policy": "M",

@@ -88,7 +88,8 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
             row = Student(student_number=number, last_change_id=None,
                           stop_instalments=False)
             s.add(row)
-        copy_registration(row, payload)
+        if not copy_registration(row, payload, envelope.occurred_at):
+            return  # an older snapshot than the copy holds
         # Registered as already gone (e.g. a late import of a graduate): nothing to pay.
         if row.last_change_id is None and payload.left:
             row.stop_instalments = True
@@ -145,7 +146,7 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
         if not first_delivery(s, envelope, "aid.on_student_class_changed"):
             return
         payload = with_current_number(s, payload)  # a former number: the renamed student
-        row = copy_class_change(s, Student, payload)
+        row = copy_class_change(s, Student, payload, envelope.occurred_at)
         who = system_caller(SERVICE, envelope.correlation_id)
         now = datetime.now(UTC)
         for app in s.scalars(select(Application).where(Application.student_number == row.student_number)

@@ -21,12 +21,13 @@ ROSTER = Actor(kind="system", id="roster")
 
 
 def registered(number: str = "202301010105", *, name: str = "李娜", gender: str = "2",
-               klass: str = "2023010101", status: str = "enrolled", left: bool = False) -> Envelope:
+               klass: str = "2023010101", status: str = "enrolled", left: bool = False,
+               occurred_at: datetime | None = None) -> Envelope:
     return new_event(
         "student.registered",
         StudentRegistered(student_number=number, name=name, gender=gender, college_code=klass[4:6],
                           class_code=klass, status=status, left=left),
-        source="roster", actor=ROSTER,
+        source="roster", actor=ROSTER, occurred_at=occurred_at,
     )
 
 
@@ -41,14 +42,15 @@ def status_changed(number: str, change_id: int, new_status: str = "graduated", *
     )
 
 
-def class_changed(number: str, move_id: int, new_class: str, *, old_class: str | None = None) -> Envelope:
+def class_changed(number: str, move_id: int, new_class: str, *, old_class: str | None = None,
+                  occurred_at: datetime | None = None) -> Envelope:
     """调班: `number` moved from its own class (by default, read from the number, R6) to `new_class`."""
     old = old_class or number[:10]
     return new_event(
         "student.class_changed",
         StudentClassChanged(student_number=number, move_id=move_id, old_class_code=old, new_class_code=new_class,
                             old_college_code=old[4:6], new_college_code=new_class[4:6], reason="调整班级"),
-        source="roster", actor=ROSTER, correlation_id=f"move-{move_id}",
+        source="roster", actor=ROSTER, correlation_id=f"move-{move_id}", occurred_at=occurred_at,
     )
 
 

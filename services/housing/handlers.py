@@ -314,7 +314,7 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if row is None:
             row = Student(student_number=number, last_change_id=None, updated_at=now)
             s.add(row)
-        copy_registration(row, payload)
+        copy_registration(row, payload, envelope.occurred_at)  # unless it holds a newer snapshot
         early = s.get(EarlyStatusChange, number)
         if early is not None:
             if is_newer_change(row.last_change_id, early.change_id):
@@ -550,4 +550,4 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
         if not first_delivery(s, envelope, "housing.on_student_class_changed"):
             return
         current = _lock_current(s, (payload.student_number,))
-        copy_class_change(s, Student, renumbered((payload,), current)[0])
+        copy_class_change(s, Student, renumbered((payload,), current)[0], envelope.occurred_at)

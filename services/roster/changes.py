@@ -59,8 +59,10 @@ def set_field_policy(db: Database, caller: Caller, field: str, student: str, sta
     return {"field": field, "student": student, "staff": staff}
 
 
-def _student_in_scope(s: Session, caller: Caller, number: str) -> Student:
-    student = s.get(Student, number)
+def _student_in_scope(s: Session, caller: Caller, number: str, lock: bool = False) -> Student:
+    """`lock`: the row locked first (PostgreSQL), so the `student.registered` this write sends is made after
+    any other write to the student committed: consumers keep the newest snapshot by its time."""
+    student = s.get(Student, number, with_for_update=lock)
     if student is None:
         if caller.role == STUDENT_AFFAIRS or caller.is_system():
             raise NotFound(f"学号 {number} 不存在")
@@ -129,7 +131,7 @@ def update_student(db: Database, caller: Caller, number: str, changes: dict[str,
     if not changes:
         raise Invalid("没有要修改的内容")
     with db.transaction() as s:
-        student = _student_in_scope(s, caller, number)
+        student = _student_in_scope(s, caller, number, lock=True)
         plan = pol.plan_changes(caller.role, changes, _rules(s))
         if plan.refused:
             raise Forbidden("；".join(plan.refused.values()))
@@ -154,7 +156,7 @@ def submit_change_request(db: Database, caller: Caller, number: str, changes: di
     """A student's own changes (R5): counselor review, then student affairs approval."""
     caller.require_role(STUDENT)
     with db.transaction() as s:
-        student = _student_in_scope(s, caller, number)
+        student = _student_in_scope(s, caller, number, lock=True)
         plan = pol.plan_changes(caller.role, changes, _rules(s))
         if plan.refused:
             raise Forbidden("；".join(plan.refused.values()))
@@ -218,7 +220,7 @@ def review_change_request(db: Database, caller: Caller, request_id: int, approve
             if request.state in (pol.APPROVED, pol.REJECTED):
                 raise Conflict(f"变更申请 {request_id} 已处理（{pol.STATE_LABELS[request.state]}）")
             raise Forbidden("您不能审核处于此阶段的申请")
-        student = _student_in_scope(s, caller, request.student_number)
+        student = _student_in_scope(s, caller, request.student_number, lock=True)
         if request.requested_by == caller.username:
             raise Forbidden("不能审核本人提交的申请")
         if not approve and not (note or "").strip():

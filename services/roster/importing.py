@@ -285,8 +285,10 @@ def against_register(s: Session, rows: Sequence[tuple[int, dict[str, Any]]], fla
     for chunk in _chunks(rows, CHUNK):
         numbers = [v["student_number"] for _, v in chunk]
         ids = [v["national_id"] for _, v in chunk if v["national_id"]]
+        # Locked (PostgreSQL): an update's `student.registered` is then made after any other write to the
+        # student committed, and consumers keep the newest snapshot by its time.
         existing = {x.student_number: x for x in s.scalars(select(Student).where(
-            Student.student_number.in_(numbers)))}
+            Student.student_number.in_(numbers)).with_for_update())}
         id_owner = dict(s.execute(select(Student.national_id, Student.student_number).where(
             Student.national_id.in_(ids))).all()) if ids else {}
         suspects.extend(problems.register_suspects(s, [v for _, v in chunk if not v["national_id"]]))

@@ -69,8 +69,8 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if row is None:
             row = Student(student_number=number, last_change_id=None)
             s.add(row)
-        copy_registration(row, payload)
-        row.updated_at = datetime.now(UTC)
+        if copy_registration(row, payload, envelope.occurred_at):
+            row.updated_at = datetime.now(UTC)
 
 
 def on_student_status_changed(db: Database, *envelopes: Envelope) -> None:
@@ -106,4 +106,4 @@ def on_student_class_changed(db: Database, envelope: Envelope) -> None:
         if not first_delivery(s, envelope, "transfer.on_student_class_changed"):
             return
         payload = with_current_number(s, payload)  # a former number: the renamed student
-        copy_class_change(s, Student, payload)
+        copy_class_change(s, Student, payload, envelope.occurred_at)

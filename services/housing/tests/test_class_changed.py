@@ -58,9 +58,10 @@ def test_a_class_move_keeps_the_bed_and_applies_once(db: Database) -> None:
 
 
 def test_an_early_move_waits_for_the_registration(db: Database) -> None:
-    move = class_changed(NUMBER, 1, NEW)
+    registration = registered(NUMBER, klass=OLD)
+    move = class_changed(NUMBER, 1, NEW)  # made after the registration, delivered before it
     with pytest.raises(NotFound):
         handlers.on_student_class_changed(db, move)
-    handlers.on_student_registered(db, registered(NUMBER, klass=OLD))
+    handlers.on_student_registered(db, registration)
     handlers.on_student_class_changed(db, move)  # the retry: the failed delivery was not recorded
     assert place(db) == (NEW, "02")

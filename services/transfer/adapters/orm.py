@@ -43,6 +43,8 @@ class Student(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Roster's id of the last status change applied; older ones arriving late are ignored.
     last_change_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Roster's time of the newest registration or class change applied (`student_copy.is_older`)
+    snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Peer(Base):

@@ -11,15 +11,13 @@ from flask import Blueprint, Response, jsonify, request
 from gateway import auth
 from gateway.roster_web import (
     MAX_PHOTO_MB,
-    MAX_PHOTO_ZIP_MB,
     MAX_UPLOAD_MB,
     PHOTO_TOO_BIG,
     long_call,
-    upload_b64,
     uploaded_photo_zip,
 )
 from gateway.security import check_api_request
-from gateway.spreadsheets import api_workbook, base64_body, base64_workbook
+from gateway.spreadsheets import api_workbook, base64_body
 from services.common.errors import Invalid
 
 bp = Blueprint("roster_api", __name__, url_prefix="/api/v1/roster")
@@ -51,11 +49,8 @@ def template() -> Response:
 @bp.post("/import")
 def import_students() -> Response:
     """multipart (`file`, `valid_only`, `update_existing`) or JSON {content, valid_only, update_existing}."""
-    if request.files:
-        content, options = upload_b64(), request.form
-    else:
-        options = _body()
-        content = base64_workbook(options.get("content"), MAX_UPLOAD_MB)
+    options = request.form if request.files else _body()
+    content = api_workbook(MAX_UPLOAD_MB, options)
     return jsonify(long_call("import_students", content, _flag(options.get("valid_only", False)),
                              _flag(options.get("update_existing", False))))
 
@@ -210,11 +205,5 @@ def upload_photo(student_number: str) -> Response:
 @bp.post("/photos/import")
 def import_photos() -> Response:
     """JSON {content: base64 zip, valid_only} or multipart `file` (+ `valid_only`)."""
-    if request.files:
-        content, options = uploaded_photo_zip(), request.form
-    else:
-        options = _body()
-        content = base64_body(options.get("content"), MAX_PHOTO_ZIP_MB,
-                              not_base64="content 必须是 base64 编码的 zip 压缩包",
-                              too_big=f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
-    return jsonify(long_call("import_photos", content, _flag(options.get("valid_only", False))))
+    options = request.form if request.files else _body()
+    return jsonify(long_call("import_photos", uploaded_photo_zip(options), _flag(options.get("valid_only", False))))

@@ -7,13 +7,23 @@ Pages are checked against the menu here; the roster service checks role and scop
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, redirect, request, url_for
 
 from gateway import auth
 from gateway.security import check_form
-from gateway.spreadsheets import SheetStep, keep, kept, preview_or_apply, uploaded_b64, uploaded_xlsx_b64, xlsx_response
+from gateway.spreadsheets import (
+    SheetStep,
+    base64_body,
+    keep,
+    kept,
+    preview_or_apply,
+    uploaded_b64,
+    uploaded_xlsx_b64,
+    xlsx_response,
+)
 from gateway.web import _page, _render
 from services.common.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -26,10 +36,6 @@ GROUP = ("学籍管理", None)
 @bp.before_request
 def _csrf() -> None:
     check_form()
-
-
-def upload_b64() -> str:
-    return uploaded_xlsx_b64(MAX_UPLOAD_MB)
 
 
 def long_call(method: str, *args: Any) -> Any:
@@ -51,8 +57,8 @@ def import_page() -> str:
     outcome = error = token = None
     if request.method == "POST":
         try:
-            outcome = long_call("import_students", upload_b64(), request.form.get("valid_only") == "1",
-                                request.form.get("update_existing") == "1")
+            outcome = long_call("import_students", uploaded_xlsx_b64(MAX_UPLOAD_MB),
+                                request.form.get("valid_only") == "1", request.form.get("update_existing") == "1")
             if outcome.get("annotated"):
                 token = keep(caller.username, outcome["annotated"])
         except (Invalid, Conflict, NotFound) as exc:
@@ -288,10 +294,15 @@ PHOTO_TOO_BIG = "照片须小于 60 KB"
 PHOTO_WRITERS = ("student_affairs", "counselor", "deputy_secretary")
 
 
-def uploaded_photo_zip() -> str:
-    """The uploaded zip of photos as base64 (the page's and the API's multipart `file`)."""
+def uploaded_photo_zip(body: Mapping[str, Any] | None = None) -> str:
+    """The zip of photos as base64: the page's multipart `file`, or an API call's (a multipart `file`, or
+    `content` in its JSON `body`), held to the same limit either way."""
+    too_big = f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB"
+    if body is not None and not request.files:
+        return base64_body(body.get("content"), MAX_PHOTO_ZIP_MB, not_base64="content 必须是 base64 编码的 zip 压缩包",
+                           too_big=too_big)
     return uploaded_b64("file", ".zip", MAX_PHOTO_ZIP_MB, missing="请选择照片压缩包（.zip）",
-                        wrong_type="只支持 .zip 压缩包", too_big=f"压缩包不能超过 {MAX_PHOTO_ZIP_MB} MB")
+                        wrong_type="只支持 .zip 压缩包", too_big=too_big)
 
 
 @bp.get("/students/<student_number>/photo.jpg")

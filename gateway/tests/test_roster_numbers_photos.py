@@ -180,7 +180,6 @@ def test_photo_zip_over_the_api_with_the_pages_limits(env: dict[str, Any], monke
     assert as_json["ok"] and as_json["saved"] == 1 and as_json["files"][0]["student_number"] == EXAM
     assert as_file["ok"] and as_file["unchanged"] == 1  # the same photo again
 
-    monkeypatch.setattr("gateway.roster_api.MAX_PHOTO_ZIP_MB", 0)
     monkeypatch.setattr("gateway.roster_web.MAX_PHOTO_ZIP_MB", 0)
     refused = client.post("/api/v1/roster/photos/import", headers=headers,
                           json={"content": base64.b64encode(archive).decode()})

@@ -22,9 +22,13 @@ from services.common.errors import NotFound
 from services.common.events import StudentClassChanged, StudentRegistered
 
 
-def is_older(row: Any, occurred_at: datetime) -> bool:
-    """The event was made before the snapshot `row` already holds: it is left unapplied."""
-    return row.snapshot_at is not None and _aware(occurred_at) < _aware(row.snapshot_at)
+def take_snapshot(row: Any, occurred_at: datetime) -> bool:
+    """Whether an event made at `occurred_at` is to be applied to `row`: False when the row already holds a
+    newer snapshot (the event is left unapplied), else the row now holds this one."""
+    if row.snapshot_at is not None and _aware(occurred_at) < _aware(row.snapshot_at):
+        return False
+    row.snapshot_at = occurred_at
+    return True
 
 
 def _aware(at: datetime) -> datetime:
@@ -34,7 +38,7 @@ def _aware(at: datetime) -> datetime:
 def copy_registration(row: Any, payload: StudentRegistered, occurred_at: datetime) -> bool:
     """Fill `row` (name, gender, college_code, class_code, status, left) from the event made at
     `occurred_at`; False, with nothing changed, when the row holds a newer snapshot."""
-    if is_older(row, occurred_at):
+    if not take_snapshot(row, occurred_at):
         return False
     row.name = payload.name
     row.gender = payload.gender
@@ -43,7 +47,6 @@ def copy_registration(row: Any, payload: StudentRegistered, occurred_at: datetim
     if row.last_change_id is None:  # no status change applied yet: the snapshot is current
         row.status = payload.status
         row.left = payload.left
-    row.snapshot_at = occurred_at
     return True
 
 
@@ -63,9 +66,8 @@ def copy_class_change(session: Session, model: Any, payload: StudentClassChanged
     row = session.get(model, payload.student_number)
     if row is None:
         raise NotFound(f"还没有学号 {payload.student_number} 的学生记录，稍后重试")
-    if not is_older(row, occurred_at):
+    if take_snapshot(row, occurred_at):
         row.class_code, row.college_code = payload.new_class_code, payload.new_college_code
-        row.snapshot_at = occurred_at
         row.updated_at = datetime.now(UTC)
     return row
 

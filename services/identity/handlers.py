@@ -22,7 +22,7 @@ from services.common.events import OrgUnitsChanged, StudentClassChanged, Student
 from services.common.health import health_report
 from services.common.inbox import first_deliveries, first_delivery
 from services.common.number_aliases import current_number, with_current_number, with_current_numbers
-from services.common.student_copy import copy_class_change, is_older, read_copies
+from services.common.student_copy import copy_class_change, read_copies, take_snapshot
 from services.identity.adapters.orm import (
     Account,
     AccountGrant,
@@ -466,14 +466,13 @@ def on_student_registered(db: Database, envelope: Envelope) -> None:
         if student is None:
             student = Student(student_number=number, last_change_id=None)
             s.add(student)
-        if is_older(student, envelope.occurred_at):
+        if not take_snapshot(student, envelope.occurred_at):
             return  # a redelivered older snapshot: the copy and the account hold a newer one
         student.name = payload.name
         student.college_code = payload.college_code
         student.class_code = payload.class_code
         if student.last_change_id is None:  # a status change already applied is newer
             student.left = payload.left
-        student.snapshot_at = envelope.occurred_at
         student.updated_at = now
         existing = s.get(Account, number)
         if existing is not None:

@@ -29,7 +29,7 @@ class Student(Base):
     left: Mapped[bool] = mapped_column(Boolean)
     # Set when the student leaves: no further instalments of any award are paid.
     stop_instalments: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # Roster's time of the newest registration or class change applied (`student_copy.is_older`)
+    # Roster's time of the newest registration or class change applied (`student_copy.take_snapshot`)
     snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Roster's id of the last status change applied; older ones arriving late are ignored.

@@ -138,7 +138,7 @@ class Student(Base):
     left: Mapped[bool] = mapped_column(Boolean, index=True)
     # Roster's id of the last status change applied; an older one arriving late is ignored.
     last_change_id: Mapped[int | None] = mapped_column(BigInteger)
-    # Roster's time of the newest registration or class change applied (`student_copy.is_older`)
+    # Roster's time of the newest registration or class change applied (`student_copy.take_snapshot`)
     snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

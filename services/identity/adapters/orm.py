@@ -160,7 +160,7 @@ class Student(Base):
     class_code: Mapped[str] = mapped_column(String(16), index=True)
     left: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_change_id: Mapped[int | None] = mapped_column(BigId)  # newest status change applied
-    # Roster's time of the newest registration or class change applied (`student_copy.is_older`)
+    # Roster's time of the newest registration or class change applied (`student_copy.take_snapshot`)
     snapshot_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -43,7 +43,7 @@ class Student(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Roster's id of the last status change applied; older ones arriving late are ignored.
     last_change_id: Mapped[int | None] = mapped_column(BigInteger)
-    # Roster's time of the newest registration or class change applied (`student_copy.is_older`)
+    # Roster's time of the newest registration or class change applied (`student_copy.take_snapshot`)
     snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
